@@ -1,0 +1,37 @@
+# Two commands set up a fresh machine: `make demo` runs the main job on the bundled sample,
+# `make test` runs the test suite. Both create (or reuse) .venv.
+PYTHON ?= python3
+VENV ?= .venv
+VOCAB ?= ../shared/gpt2
+BIN := $(VENV)/bin
+# torch is pinned to the tested version: an unpinned torch pulls the newest CUDA build (gigabytes).
+PIP_INSTALL := $(BIN)/python -m pip install --quiet -c constraints.txt
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	# pip 23 skips trafilatura's lxml_html_clean; upgrade first.
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-%: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP_INSTALL) -e '.[$*]'
+	touch $@
+
+demo: $(VENV)/.installed-train
+	mkdir -p out/demo
+	$(BIN)/webtext bpe count --vocab $(VOCAB) samples/documents.jsonl
+	$(BIN)/webtext bpe encode --vocab $(VOCAB) --format npy -o out/demo/readme.npy README.md
+	$(BIN)/webtext bpe decode --vocab $(VOCAB) --format npy out/demo/readme.npy | cmp - README.md
+	@echo "demo: README.md -> out/demo/readme.npy -> decoded back byte for byte"
+
+test: $(VENV)/.installed-train,test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed-train,test
+	$(BIN)/python bench/bpe_encode.py
+
+clean:
+	rm -rf out .pytest_cache .ruff_cache

@@ -1,0 +1,132 @@
+"""Documents from files: plain text, JSONL with a text field (optionally compressed), Parquet shards.
+
+The unit is the whole document, as in GPT-2: a text file is one document, a JSONL line is one, a
+Parquet row is one. Undecodable bytes are replaced with U+FFFD and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from webtext.compression import DECOMPRESSION_ERRORS, open_binary, strip_compression
+
+TEXT_SUFFIXES = (".txt", ".text", ".md", ".rst")
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+PARQUET_SUFFIXES = (".parquet",)
+FORMATS = ("auto", "text", "jsonl", "parquet")
+
+
+class CorpusError(ValueError):
+    """An input that cannot be read; the message names the path (and line, where there is one)."""
+
+
+@dataclass
+class CorpusStats:
+    files: int = 0
+    documents: int = 0
+    bytes: int = 0
+    documents_with_replaced_bytes: int = 0
+
+
+def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Files, directories (recursively) and globs -> a sorted, de-duplicated file list."""
+    files: list[Path] = []
+    for item in map(os.fspath, inputs):
+        if os.path.isdir(item):
+            found = [p for p in Path(item).rglob("*") if p.is_file() and not p.name.startswith(".")]
+        elif glob.has_magic(item):
+            found = [Path(p) for p in glob.glob(item, recursive=True) if os.path.isfile(p)]
+        elif os.path.isfile(item):
+            found = [Path(item)]
+        else:
+            raise CorpusError(f"{item}: no such file or directory")
+        if not found:
+            raise CorpusError(f"{item}: no files match")
+        files += sorted(found)
+    return list(dict.fromkeys(files))
+
+
+def detect_format(path: Path) -> str:
+    name = strip_compression(path.name.lower())
+    for fmt, suffixes in (("text", TEXT_SUFFIXES), ("jsonl", JSONL_SUFFIXES), ("parquet", PARQUET_SUFFIXES)):
+        if name.endswith(suffixes):
+            return fmt
+    raise CorpusError(
+        f"{path}: unknown format (known: {', '.join(TEXT_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES)}, "
+        "optionally .gz/.bz2/.xz/.zst); pass the format explicitly to read it anyway"
+    )
+
+
+def iter_documents(
+    inputs: Sequence[str | os.PathLike],
+    *,
+    text_field: str = "text",
+    fmt: str = "auto",
+    stats: CorpusStats | None = None,
+) -> Iterator[str]:
+    """Stream documents from `inputs`, one file at a time; never holds the corpus."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
+    stats = stats if stats is not None else CorpusStats()
+    for path in expand_inputs(inputs):
+        file_format = detect_format(path) if fmt == "auto" else fmt
+        reader = {"text": _read_text, "jsonl": _read_jsonl, "parquet": _read_parquet}[file_format]
+        stats.files += 1
+        try:
+            for raw in reader(path, text_field):
+                text = _decode(raw, stats)
+                stats.documents += 1
+                stats.bytes += (
+                    len(raw) if isinstance(raw, bytes) else len(text.encode("utf-8", "surrogatepass"))
+                )
+                yield text
+        except DECOMPRESSION_ERRORS as error:
+            raise CorpusError(f"{path}: cannot read ({type(error).__name__}: {error})") from error
+
+
+def _decode(raw: bytes | str, stats: CorpusStats) -> str:
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        stats.documents_with_replaced_bytes += 1
+        return raw.decode("utf-8", "replace")
+
+
+def _read_text(path: Path, text_field: str) -> Iterator[bytes]:
+    with open_binary(path) as stream:
+        yield stream.read()
+
+
+def _read_jsonl(path: Path, text_field: str) -> Iterator[str]:
+    with open_binary(path) as stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as error:
+                raise CorpusError(f"{path}:{number}: invalid JSON ({error})") from None
+            text = record.get(text_field) if isinstance(record, dict) else None
+            if not isinstance(text, str):
+                raise CorpusError(f"{path}:{number}: no string field {text_field!r}")
+            yield text
+
+
+def _read_parquet(path: Path, text_field: str) -> Iterator[str]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as error:  # pyarrow raises several types for a bad file
+        raise CorpusError(f"{path}: not a readable Parquet file ({error})") from error
+    if text_field not in parquet.schema_arrow.names:
+        raise CorpusError(f"{path}: no column {text_field!r} (columns: {parquet.schema_arrow.names})")
+    for batch in parquet.iter_batches(columns=[text_field], batch_size=1024):
+        yield from (text for text in batch.column(0).to_pylist() if text is not None)

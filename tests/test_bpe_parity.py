@@ -1,0 +1,185 @@
+"""Our ids equal OpenAI's GPT-2 ids (tiktoken built offline from the same files, and HF tokenizers)."""
+
+from __future__ import annotations
+
+import random
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+PROSE = """\
+It was the best of times, it was the worst of times. We've all heard that; they'd say it's true,
+I'm sure you'll agree. Language models are unsupervised multitask learners — GPT-2's paper (2019)
+trained a 1.5B-parameter Transformer on WebText: 8 million documents, 40 GB of text, scraped from
+45 million outbound Reddit links with ≥ 3 karma. "Quotes", 'single quotes', and (parentheses)...
+Dr. Smith paid $1,234.56 on 2019-02-14 at 10:30am; that's 15% off! Isn't it?  Double  spaces.
+"""
+
+CODE = '''\
+def fibonacci(n: int) -> list[int]:
+    """Return the first n Fibonacci numbers."""
+    a, b = 0, 1
+    out = []
+    for _ in range(n):
+        out.append(a)
+        a, b = b, a + b
+    return out
+
+
+class Node:
+\tdef __init__(self, value):\r\n\t\tself.value = value  # tabs and CRLF
+if (x != 0 && y >= 2) { return x << 3 | y; }  /* C-ish */ std::vector<int> v{1, 2, 3};
+SELECT id, COUNT(*) FROM docs WHERE score >= 3 GROUP BY id HAVING COUNT(*) > 1;
+<div class="main"><p>Hello&nbsp;world</p></div>  {"key": [1, 2.5e-3, null, true]}
+'''
+
+EMAIL = """\
+From: Alice Example <alice@example.com>
+To: bob+filter@mail.example.org
+Subject: Re: [webtext] Fwd: meeting notes =?UTF-8?B?w6lsw6h2ZQ==?=
+Date: Tue, 14 Feb 2019 10:30:00 +0000
+Content-Type: text/plain; charset="utf-8"
+
+> On Mon, Bob wrote:
+> > Can we meet at 3pm?
+Sure -- see you then.
+
+--
+Alice | https://example.com/~alice?ref=sig&utm_source=mail#top
+"""
+
+SCRIPTS = """\
+中文：语言模型是无监督的多任务学习者。日本語：言語モデルは教師なしマルチタスク学習者です。カタカナ、ひらがな。
+한국어: 언어 모델은 비지도 다중 작업 학습자입니다. Русский: Языковые модели — это обучающиеся без учителя.
+Ελληνικά: Τα γλωσσικά μοντέλα. العربية: نماذج اللغة هي متعلمات متعددة المهام. עברית: מודלים של שפה.
+हिन्दी: भाषा मॉडल बिना पर्यवेक्षण के सीखते हैं। ไทย: แบบจำลองภาษา ქართული: ენის მოდელები አማርኛ: የቋንቋ ሞዴሎች
+Tiếng Việt: Mô hình ngôn ngữ. Türkçe: Dil modelleri denetimsiz öğrenir. Français: « élève » où ça ? Ñandú. ß ẞ
+Zalgo: Z̴̡̛a̷̧͝l̵̨̛g̶̢̛o̸̢̕ — combining marks; full-width: ＡＢＣ１２３；math: ∀x∈ℝ, ∑ᵢ xᵢ² ≤ ∞ ½ ⅔ ① ⑩
+"""
+
+EMOJI = (
+    "👋🏽 Hi! 👨‍👩‍👧‍👦 family, 🇺🇸🇯🇵 flags, ❤️‍🔥, 🧑🏿‍💻 coder, 1️⃣ keycap, ☃︎ text style, 🫠🪿 new ones 😀😀😀"
+)
+
+WHITESPACE = [
+    " " * 1000,
+    "\n" * 500,
+    "a" + " " * 37 + "b",
+    "\t\t\n \n\r\n  \u00a0\u2003\u3000x",
+    "line\n\n\n    indented\n" * 20,
+    "trailing spaces   ",
+    "   ",
+    "\n \n \n ",
+    "x \n",
+    "",
+]
+
+
+def _random_piece(alphabet: str, length: int = 100_000, seed: int = 0) -> str:
+    rng = random.Random(seed)
+    return "".join(rng.choices(alphabet, k=length))
+
+
+LONG_PIECES = {
+    "ascii-letters": _random_piece(string.ascii_letters),
+    "lowercase": _random_piece(string.ascii_lowercase, seed=1),
+    "one-letter": "a" * 100_000,
+    "digits": _random_piece(string.digits),
+    "punctuation": _random_piece("!@#$%^&*()-=+[]{};:,.<>/?|~`"),
+    "cjk": _random_piece("".join(map(chr, range(0x4E00, 0x4E00 + 3000)))),
+    "accented": _random_piece("éèêëàâäôöûüçñ"),
+    "spaces-then-word": " " * 100_000 + "word",
+    "base64ish": _random_piece(string.ascii_letters + string.digits + "+/"),
+}
+
+TEXTS = {"prose": PROSE, "code": CODE, "email": EMAIL, "scripts": SCRIPTS, "emoji": EMOJI}
+TEXTS.update({f"whitespace-{i}": text for i, text in enumerate(WHITESPACE)})
+
+
+@pytest.mark.parametrize("name", sorted(TEXTS))
+def test_same_ids_as_tiktoken(gpt2, tiktoken_gpt2, name):
+    text = TEXTS[name]
+    assert gpt2.encode_ordinary(text) == tiktoken_gpt2.encode_ordinary(text)
+    assert gpt2.decode(gpt2.encode(text)) == text
+
+
+@pytest.mark.parametrize("name", sorted(LONG_PIECES))
+def test_long_single_pieces_match_tiktoken(gpt2, tiktoken_gpt2, name):
+    text = LONG_PIECES[name]
+    assert gpt2.encode_ordinary(text) == tiktoken_gpt2.encode_ordinary(text)
+
+
+@pytest.mark.parametrize("name", sorted(TEXTS))
+def test_same_ids_as_hf_tokenizers(gpt2, hf_gpt2, name):
+    text = TEXTS[name]
+    assert gpt2.encode_ordinary(text) == hf_gpt2.encode(text, add_special_tokens=False).ids
+
+
+def test_known_ids(gpt2):
+    # Ids from OpenAI's GPT-2 encoder, as printed in countless tutorials.
+    assert gpt2.encode("Hello world") == [15496, 995]
+    assert gpt2.encode(" the") == [262]
+    assert gpt2.encode("<|endoftext|>", allowed_special="all") == [50256]
+
+
+# Hypothesis: any Unicode text (all categories but surrogates), plus texts biased towards the regex's
+# tricky boundaries: contractions, whitespace runs before letters, digits and symbols.
+_TRICKY = st.sampled_from(
+    ["'s", "'ll", "'S", " ", "  ", "\n", "\t", " \n", "'", "ab", "12", "!!", "é", "中", "🙂", "\r\n"]
+)
+_TEXTS = st.one_of(st.text(max_size=300), st.lists(_TRICKY, max_size=60).map("".join))
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TEXTS)
+def test_hypothesis_same_ids_as_tiktoken_and_round_trip(gpt2, tiktoken_gpt2, text):
+    ids = gpt2.encode_ordinary(text)
+    assert ids == tiktoken_gpt2.encode_ordinary(text)
+    assert gpt2.decode(ids) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(["a", " ", "\ud800", "\udfff", "\ud83d\ude00", "é", "\n"]), max_size=30).map(
+        "".join
+    )
+)
+def test_lone_surrogates_become_replacement_character_like_tiktoken(gpt2, tiktoken_gpt2, text):
+    ids = gpt2.encode(text)
+    assert ids == tiktoken_gpt2.encode(text)
+    expected = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    assert gpt2.decode(ids) == expected
+
+
+def test_special_tokens_follow_tiktoken_rules(gpt2, tiktoken_gpt2):
+    text = "a<|endoftext|>b <|endoftext|>"
+    with pytest.raises(ValueError, match="disallowed special token '<\\|endoftext\\|>'"):
+        gpt2.encode(text)
+    for kwargs in (
+        {"allowed_special": "all"},
+        {"allowed_special": {"<|endoftext|>"}},
+        {"disallowed_special": ()},
+    ):
+        assert gpt2.encode(text, **kwargs) == tiktoken_gpt2.encode(text, **kwargs)
+    assert gpt2.encode(text, allowed_special="all").count(gpt2.eot_token) == 2
+    assert gpt2.encode_ordinary(text) == gpt2.encode(text, disallowed_special=())
+    with pytest.raises(ValueError, match="does not have"):
+        gpt2.encode("x", allowed_special={"<|unknown|>"})
+
+
+def test_encode_batch_in_worker_processes_equals_single_encode(gpt2):
+    rng = random.Random(3)
+    parts = list(TEXTS.values()) + [LONG_PIECES["ascii-letters"][:5000]]
+    texts = ["".join(rng.choices(parts, k=rng.randint(1, 4))) for _ in range(120)]
+    texts.append("doc <|endoftext|> with a special token")
+    assert sum(map(len, texts)) > 1 << 16  # large enough to go to the worker pool
+    expected = [gpt2.encode(text, allowed_special="all") for text in texts]
+    assert gpt2.encode_batch(texts, num_workers=2, allowed_special="all") == expected
+    assert gpt2.encode_batch(texts, num_workers=2, allowed_special="all") == expected  # reused pool
+    assert gpt2.encode_ordinary_batch(texts[:3], num_workers=1) == [
+        gpt2.encode_ordinary(t) for t in texts[:3]
+    ]
+    with pytest.raises(ValueError, match="disallowed special token"):
+        gpt2.encode_batch(texts, num_workers=2)

@@ -1,0 +1,114 @@
+"""The `webtext` command: instant help, and the bpe encode/decode/count subcommands on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from webtext.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+WEBTEXT = str(Path(sys.executable).with_name("webtext"))
+
+
+def test_help_is_instant_and_imports_nothing_heavy():
+    started = time.perf_counter()
+    result = subprocess.run([WEBTEXT, "--help"], capture_output=True, text=True, check=True)
+    assert time.perf_counter() - started < 1.0
+    assert "bpe" in result.stdout
+    probe = "import sys, webtext.cli; print(sorted(m for m in ('torch', 'apache_beam', 'pyarrow', 'numpy', 'regex') if m in sys.modules))"
+    imported = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert imported.strip() == "[]"
+
+
+def test_encode_decode_round_trip_text_and_npy(gpt2_dir, tmp_path):
+    text = "Hello world! naïve 中文 🙂\n  indented\n"
+    source = tmp_path / "in.txt"
+    source.write_text(text, encoding="utf-8")
+    runner = CliRunner()
+
+    encoded = runner.invoke(main, ["bpe", "encode", "--vocab", str(gpt2_dir), str(source)])
+    assert encoded.exit_code == 0, encoded.output
+    ids = [int(word) for word in encoded.stdout.split()]
+    assert ids[:3] == [15496, 995, 0]
+    decoded = runner.invoke(main, ["bpe", "decode", "--vocab", str(gpt2_dir)], input=encoded.stdout)
+    assert decoded.stdout_bytes == text.encode("utf-8")
+
+    npy = tmp_path / "ids.npy"
+    result = runner.invoke(
+        main, ["bpe", "encode", "--vocab", str(gpt2_dir), "--format", "npy", "-o", str(npy)], input=text
+    )
+    assert result.exit_code == 0, result.output
+    array = np.load(npy)
+    assert array.dtype == np.uint16 and array.tolist() == ids
+    decoded = runner.invoke(main, ["bpe", "decode", "--vocab", str(gpt2_dir), "--format", "npy", str(npy)])
+    assert decoded.stdout_bytes == text.encode("utf-8")
+
+
+def test_encode_special_tokens_and_errors(gpt2_dir):
+    runner = CliRunner()
+    refused = runner.invoke(main, ["bpe", "encode", "--vocab", str(gpt2_dir)], input="a<|endoftext|>b")
+    assert refused.exit_code != 0 and "--allowed-special" in refused.output
+    allowed = runner.invoke(
+        main, ["bpe", "encode", "--vocab", str(gpt2_dir), "--allowed-special", "all"], input="<|endoftext|>"
+    )
+    assert allowed.stdout.split() == ["50256"]
+    bad_id = runner.invoke(main, ["bpe", "decode", "--vocab", str(gpt2_dir)], input="15496 99999")
+    assert bad_id.exit_code != 0 and "99999 is not in the vocabulary" in bad_id.output
+    not_int = runner.invoke(main, ["bpe", "decode", "--vocab", str(gpt2_dir)], input="15496 x")
+    assert not_int.exit_code != 0 and "must be integers" in not_int.output
+
+
+def test_vocab_from_environment_and_bad_vocab_named(gpt2_dir, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["bpe", "encode"], input="Hello world", env={"WEBTEXT_VOCAB": str(gpt2_dir)})
+    assert result.stdout.split() == ["15496", "995"]
+    (tmp_path / "encoder.json").write_text("{")
+    (tmp_path / "vocab.bpe").write_text("#version: 0.2\n")
+    result = runner.invoke(main, ["bpe", "encode", "--vocab", str(tmp_path)], input="x")
+    assert result.exit_code != 0 and "encoder.json:1: invalid JSON" in result.output
+
+
+def test_count_reports_documents_bytes_tokens(gpt2_dir, gpt2, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = ["First document.", "Second one, with more words in it.", "Ünïcödé 文本"]
+    (tmp_path / "a.txt").write_text(texts[0], encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text(json.dumps({"text": texts[1]}) + "\n", encoding="utf-8")
+    pq.write_table(pa.table({"text": [texts[2]]}), tmp_path / "c.parquet")
+    result = CliRunner().invoke(main, ["bpe", "count", "--vocab", str(gpt2_dir), "--json", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    expected_bytes = sum(len(t.encode()) for t in texts)
+    expected_tokens = sum(len(gpt2.encode(t)) for t in texts)
+    assert (summary["files"], summary["documents"], summary["bytes"]) == (3, 3, expected_bytes)
+    assert summary["tokens"] == expected_tokens
+    assert summary["bytes_per_token"] == round(expected_bytes / expected_tokens, 4)
+
+
+def test_count_on_the_bundled_sample_via_the_installed_command(gpt2_dir):
+    env = {**os.environ, "WEBTEXT_VOCAB": str(gpt2_dir)}
+    result = subprocess.run(
+        [WEBTEXT, "bpe", "count", str(REPO / "samples" / "documents.jsonl")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "documents" in result.stdout and "bytes_per_token" in result.stdout
+
+
+def test_count_unknown_format_names_the_path(gpt2_dir, tmp_path):
+    (tmp_path / "data.bin").write_bytes(b"\x00\x01")
+    result = CliRunner().invoke(main, ["bpe", "count", "--vocab", str(gpt2_dir), str(tmp_path / "data.bin")])
+    assert result.exit_code != 0 and "data.bin: unknown format" in result.output

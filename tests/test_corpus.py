@@ -1,0 +1,79 @@
+"""Reading documents from text, JSONL (plain and compressed) and Parquet files."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import lzma
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from bpe.corpus import CorpusError, CorpusStats, iter_documents
+
+COMPRESSORS = {
+    "": lambda data: data,
+    ".gz": gzip.compress,
+    ".bz2": bz2.compress,
+    ".xz": lzma.compress,
+    ".zst": lambda data: zstandard.ZstdCompressor().compress(data),
+}
+
+
+@pytest.mark.parametrize("suffix", sorted(COMPRESSORS))
+def test_jsonl_in_every_compression(tmp_path, suffix):
+    records = [{"text": "one\nline two"}, {"text": "二", "url": "x"}]
+    data = "".join(json.dumps(r) + "\n" for r in records).encode() + b"\n"
+    path = tmp_path / f"docs.jsonl{suffix}"
+    path.write_bytes(COMPRESSORS[suffix](data))
+    stats = CorpusStats()
+    assert list(iter_documents([path], stats=stats)) == ["one\nline two", "二"]
+    assert (stats.files, stats.documents, stats.bytes) == (1, 2, len(b"one\nline two") + len("二".encode()))
+
+
+def test_text_parquet_directories_and_globs(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.txt").write_text("whole file\n\nis one document")
+    pq.write_table(
+        pa.table({"text": ["row 1", None, "row 2"], "id": [1, 2, 3]}), tmp_path / "sub" / "b.parquet"
+    )
+    assert list(iter_documents([tmp_path])) == ["whole file\n\nis one document", "row 1", "row 2"]
+    assert list(iter_documents([str(tmp_path / "**" / "*.parquet")])) == ["row 1", "row 2"]
+    pq.write_table(pa.table({"body": ["x"]}), tmp_path / "c.parquet")
+    with pytest.raises(CorpusError, match="c.parquet: no column 'text'"):
+        list(iter_documents([tmp_path / "c.parquet"]))
+    assert list(iter_documents([tmp_path / "c.parquet"], text_field="body")) == ["x"]
+
+
+def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
+    (tmp_path / "bad.txt").write_bytes(b"caf\xe9 au lait")
+    stats = CorpusStats()
+    assert list(iter_documents([tmp_path / "bad.txt"], stats=stats)) == ["caf\ufffd au lait"]
+    assert stats.documents_with_replaced_bytes == 1
+
+
+def test_errors_name_path_and_line(tmp_path):
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": \n')
+    with pytest.raises(CorpusError, match=r"broken.jsonl:2: invalid JSON"):
+        list(iter_documents([path]))
+    path.write_text('{"text": "ok"}\n{"body": "no text"}\n')
+    with pytest.raises(CorpusError, match=r"broken.jsonl:2: no string field 'text'"):
+        list(iter_documents([path]))
+    with pytest.raises(CorpusError, match="nothing-here: no such file or directory"):
+        list(iter_documents([tmp_path / "nothing-here"]))
+    with pytest.raises(CorpusError, match=r"\*.nope: no files match"):
+        list(iter_documents([str(tmp_path / "*.nope")]))
+    (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress(b'{"text": "a"}\n' * 100)[:-20])
+    with pytest.raises(CorpusError, match="cut.jsonl.gz: cannot read"):
+        list(iter_documents([tmp_path / "cut.jsonl.gz"]))
+    (tmp_path / "x.parquet").write_bytes(b"not parquet")
+    with pytest.raises(CorpusError, match="x.parquet: not a readable Parquet file"):
+        list(iter_documents([tmp_path / "x.parquet"]))
+    (tmp_path / "x.zst").write_bytes(b"garbage")
+    with pytest.raises(CorpusError, match="x.zst: unknown format"):
+        list(iter_documents([tmp_path / "x.zst"]))
+    assert list(iter_documents([tmp_path / "x.parquet"], fmt="text")) == ["not parquet"]

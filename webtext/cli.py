@@ -1,0 +1,197 @@
+"""The `webtext` command. Subcommands import their heavy modules when they run, so `--help` is instant."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+VOCAB_ENV = "WEBTEXT_VOCAB"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="webtext")
+def main() -> None:
+    """Rebuild GPT-2's recipe: WebText on Apache Beam, byte-level BPE, and GPT-2 in PyTorch."""
+
+
+@main.group("bpe")
+def bpe_group() -> None:
+    """GPT-2's byte-level BPE tokenizer: encode, decode, count."""
+
+
+def _vocab_option(function):
+    return click.option(
+        "--vocab",
+        "vocab",
+        required=True,
+        envvar=VOCAB_ENV,
+        show_envvar=True,
+        type=click.Path(exists=True, file_okay=False),
+        help="Vocabulary directory holding encoder.json and vocab.bpe (GPT-2's files, or `bpe train` output).",
+    )(function)
+
+
+def _load(vocab: str):
+    import bpe
+
+    try:
+        return bpe.load(vocab)
+    except bpe.VocabFileError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _special_option(value: str):
+    if value in ("all", "none"):
+        return "all" if value == "all" else frozenset()
+    return frozenset(filter(None, value.split(",")))
+
+
+def _read_input(path: str) -> str:
+    data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: SIM115
+    text = data.decode("utf-8", "replace")
+    if "\ufffd" in text and b"\xef\xbf\xbd" not in data:
+        click.echo(f"warning: {path}: invalid UTF-8 bytes were replaced with U+FFFD", err=True)
+    return text
+
+
+@bpe_group.command("encode")
+@_vocab_option
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "npy"]),
+    default="text",
+    show_default=True,
+    help="text: one line of space-separated ids per input; npy: one array of all inputs' ids (uint16 when they fit).",
+)
+@click.option(
+    "--output", "-o", default="-", type=click.Path(dir_okay=False, allow_dash=True), help="Default: stdout."
+)
+@click.option(
+    "--allowed-special",
+    default="none",
+    show_default=True,
+    help="Special tokens recognised in the text: 'all', 'none', or a comma-separated list. Others raise an error.",
+)
+def bpe_encode(
+    vocab: str, files: tuple[str, ...], output_format: str, output: str, allowed_special: str
+) -> None:
+    """Encode FILES (default: stdin) to token ids; each file is one text."""
+    import numpy as np
+
+    encoding = _load(vocab)
+    try:
+        encoded = [
+            encoding.encode(_read_input(path), allowed_special=_special_option(allowed_special))
+            for path in files or ("-",)
+        ]
+    except ValueError as error:
+        hint = "On the command line, pass --allowed-special all (or a comma-separated list of tokens)."
+        raise click.ClickException(f"{error}\n{hint}") from None
+    with click.open_file(output, "wb") as stream:
+        if output_format == "npy":
+            dtype = np.uint16 if encoding.n_vocab <= 1 << 16 else np.uint32
+            np.save(stream, np.fromiter((i for ids in encoded for i in ids), dtype=dtype))
+        else:
+            stream.write("".join(" ".join(map(str, ids)) + "\n" for ids in encoded).encode())
+
+
+@bpe_group.command("decode")
+@_vocab_option
+@click.argument("file", default="-", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option(
+    "--format", "input_format", type=click.Choice(["text", "npy"]), default="text", show_default=True
+)
+@click.option(
+    "--output", "-o", default="-", type=click.Path(dir_okay=False, allow_dash=True), help="Default: stdout."
+)
+def bpe_decode(vocab: str, file: str, input_format: str, output: str) -> None:
+    """Decode token ids (whitespace-separated text, or a .npy array) back to the exact bytes."""
+    import numpy as np
+
+    encoding = _load(vocab)
+    if input_format == "npy":
+        with click.open_file(file, "rb") as stream:
+            ids = np.load(stream).tolist()
+    else:
+        words = _read_input(file).split()
+        try:
+            ids = [int(word) for word in words]
+        except ValueError as error:
+            raise click.ClickException(f"{file}: token ids must be integers ({error})") from None
+    try:
+        data = encoding.decode_bytes(ids)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    with click.open_file(output, "wb") as stream:
+        stream.write(data)
+
+
+@bpe_group.command("count")
+@_vocab_option
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "--text-field", default="text", show_default=True, help="JSONL field / Parquet column with the text."
+)
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(["auto", "text", "jsonl", "parquet"]),
+    default="auto",
+    show_default=True,
+    help="auto: by suffix (.txt/.md/.rst, .jsonl/.ndjson[.gz|.zst|.xz|.bz2], .parquet).",
+)
+@click.option("--workers", type=int, default=None, help="Encoding processes (default: one per core).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def bpe_count(
+    vocab: str, inputs: tuple[str, ...], text_field: str, input_format: str, workers, as_json: bool
+) -> None:
+    """Count documents, bytes and tokens in INPUTS (files, directories, globs); report bytes/token."""
+    import json
+    import time
+
+    from tqdm import tqdm
+
+    from bpe.corpus import CorpusError, CorpusStats, iter_documents
+
+    encoding = _load(vocab)
+    stats = CorpusStats()
+    tokens = 0
+    started = time.perf_counter()
+    batch: list[str] = []
+    batch_chars = 0
+    try:
+        with tqdm(unit="doc", desc="encoding", disable=None, file=sys.stderr) as progress:
+            for text in iter_documents(inputs, text_field=text_field, fmt=input_format, stats=stats):
+                batch.append(text)
+                batch_chars += len(text)
+                if batch_chars >= 1 << 23:
+                    tokens += sum(map(len, encoding.encode_ordinary_batch(batch, num_workers=workers)))
+                    progress.update(len(batch))
+                    batch, batch_chars = [], 0
+            tokens += sum(map(len, encoding.encode_ordinary_batch(batch, num_workers=workers)))
+            progress.update(len(batch))
+    except CorpusError as error:
+        raise click.ClickException(str(error)) from None
+    seconds = time.perf_counter() - started
+    summary = {
+        "files": stats.files,
+        "documents": stats.documents,
+        "bytes": stats.bytes,
+        "tokens": tokens,
+        "bytes_per_token": round(stats.bytes / tokens, 4) if tokens else None,
+        "documents_with_replaced_bytes": stats.documents_with_replaced_bytes,
+        "seconds": round(seconds, 3),
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    width = max(map(len, summary))
+    for key, value in summary.items():
+        click.echo(f"{key:<{width}}  {value:,}" if isinstance(value, int) else f"{key:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()

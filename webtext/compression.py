@@ -1,0 +1,44 @@
+"""Open plain or compressed files by suffix, streaming: .gz, .bz2, .xz, .zst.
+
+Pushshift's .zst dumps were written with a long window, so zstd reads with a 2 GiB window limit.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+from typing import BinaryIO
+
+import zstandard
+
+ZSTD_MAX_WINDOW = 1 << 31
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError)
+"""What reading a corrupt or truncated file raises (gzip's and bz2's errors are OSErrors)."""
+
+
+def strip_compression(name: str) -> str:
+    """'a.jsonl.zst' -> 'a.jsonl'."""
+    for suffix in COMPRESSED_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def open_binary(path: str | os.PathLike) -> BinaryIO:
+    """A decompressing binary stream over `path`, chosen by its suffix."""
+    name = os.fspath(path)
+    if name.endswith(".gz"):
+        return gzip.open(name, "rb")
+    if name.endswith(".bz2"):
+        return bz2.open(name, "rb")
+    if name.endswith(".xz"):
+        return lzma.open(name, "rb")
+    if name.endswith(".zst"):
+        raw = open(name, "rb")  # noqa: SIM115 - closed with the reader (closefd)
+        reader = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).stream_reader(raw, closefd=True)
+        return io.BufferedReader(reader)
+    return open(name, "rb")  # noqa: SIM115 - the caller closes it
