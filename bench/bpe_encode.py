@@ -4,7 +4,7 @@ The corpus is built offline from what this machine has: prose (Debian's document
 (Python's standard library) and other languages (gettext translations in .mo files). It is cached in
 bench/data/. Usage:
 
-    python bench/bpe_encode.py [--vocab ../shared/gpt2] [--mb 24] [--repeats 3]
+    python bench/bpe_encode.py [--vocab ../shared/gpt2] [--mb 24] [--repeats 2] [--slices 8]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import sys
 import sysconfig
 import time
+import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -84,6 +85,19 @@ def build_corpus(megabytes: float) -> list[str]:
     return docs
 
 
+def _slices(docs: list[str], count: int) -> list[list[str]]:
+    """Consecutive runs of documents with about equal bytes; each mixes whatever kinds lie there."""
+    docs = sorted(docs, key=lambda d: zlib.crc32(d[:64].encode("utf-8", "replace")))  # mixes the kinds
+    target = sum(map(len, docs)) / count
+    slices, size = [[]], 0
+    for doc in docs:
+        if size >= target * len(slices) and len(slices) < count:
+            slices.append([])
+        slices[-1].append(doc)
+        size += len(doc)
+    return slices
+
+
 def _timed(function) -> tuple[float, object]:
     started = time.perf_counter()
     result = function()
@@ -94,7 +108,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vocab", default=str(REPO.parent / "shared" / "gpt2"))
     parser.add_argument("--mb", type=float, default=24)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--slices", type=int, default=8)
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -117,30 +132,44 @@ def main() -> None:
     hf = Tokenizer(models.BPE.from_file(str(vocab / "encoder.json"), str(vocab / "vocab.bpe")))
     hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
 
-    # This machine's timings drift by +-30% between runs, so each figure is the best of --repeats runs,
-    # with the contenders interleaved. "First pass" runs start from a freshly loaded vocabulary.
+    # This machine's speed drifts by +-30% within minutes, so the contenders are interleaved finely: the
+    # corpus is cut into slices, and every contender encodes a slice before the next slice starts. The
+    # "first pass" encoder sees each slice for the first time; the "warm" one has seen it once already.
+    slices = _slices(docs, args.slices)
     contenders = {
-        "tiktoken encode_ordinary (1 thread)": lambda: [tik.encode_ordinary(d) for d in docs],
-        "HF tokenizers encode (1 thread)": lambda: [hf.encode(d, add_special_tokens=False).ids for d in docs],
-        "ours encode_ordinary, first pass (1 thread)": lambda: [first.encode_ordinary(d) for d in docs],
-        "ours encode_ordinary, warm (1 thread)": lambda: [first.encode_ordinary(d) for d in docs],
-        "ours encode_batch, first pass (2 processes)": lambda: batch.encode_ordinary_batch(
-            docs, num_workers=2
+        "tiktoken encode_ordinary (1 thread)": lambda part: [tik.encode_ordinary(d) for d in part],
+        "HF tokenizers encode (1 thread)": lambda part: [
+            hf.encode(d, add_special_tokens=False).ids for d in part
+        ],
+        "ours encode_ordinary, first pass (1 thread)": lambda part: [ours.encode_ordinary(d) for d in part],
+        "ours encode_ordinary, warm (1 thread)": lambda part: [ours.encode_ordinary(d) for d in part],
+        "ours encode_batch, first pass (2 processes)": lambda part: batch.encode_ordinary_batch(
+            part, num_workers=2
         ),
-        "ours encode_batch, warm (2 processes)": lambda: batch.encode_ordinary_batch(docs, num_workers=2),
-        "tiktoken encode_ordinary_batch (2 threads)": lambda: tik.encode_ordinary_batch(docs, num_threads=2),
+        "ours encode_batch, warm (2 processes)": lambda part: batch.encode_ordinary_batch(
+            part, num_workers=2
+        ),
+        "tiktoken encode_ordinary_batch (2 threads)": lambda part: tik.encode_ordinary_batch(
+            part, num_threads=2
+        ),
     }
     seconds = dict.fromkeys(contenders, float("inf"))
-    reference = [tik.encode_ordinary(d) for d in docs]
     for repeat in range(args.repeats):
-        first, batch = bpe.load(vocab), bpe.load(vocab)
-        for name, function in contenders.items():
-            elapsed, output = _timed(function)
-            seconds[name] = min(seconds[name], elapsed)
-            if name.startswith("ours") and output != reference:
-                raise SystemExit(f"{name}: ids differ from tiktoken's")
-            del output
-        print(f"  run {repeat + 1}/{args.repeats} done", flush=True)
+        ours, batch = bpe.load(vocab), bpe.load(vocab)
+        totals = dict.fromkeys(contenders, 0.0)
+        for part in slices:
+            reference = [tik.encode_ordinary(d) for d in part]
+            for name, function in contenders.items():
+                elapsed, output = _timed(lambda: function(part))  # noqa: B023 - called at once
+                totals[name] += elapsed
+                if name.startswith("ours") and output != reference:
+                    raise SystemExit(f"{name}: ids differ from tiktoken's")
+                del output
+        seconds = {name: min(seconds[name], totals[name]) for name in contenders}
+        print(
+            f"  run {repeat + 1}/{args.repeats}: " + ", ".join(f"{t:.1f}" for t in totals.values()),
+            flush=True,
+        )
     results = {name: megabytes / elapsed for name, elapsed in seconds.items()}
     for name, elapsed in seconds.items():
         print(f"  {name:<44} {elapsed:7.2f} s  {results[name]:7.2f} MB/s")

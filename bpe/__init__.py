@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bpe.encoding import ENDOFTEXT, GPT2_PATTERN, Encoding
+from bpe.encoding import ENDOFTEXT, Encoding
 from bpe.files import GPT2_BYTE_ORDER, VocabFileError, read_vocab_files
+from bpe.pretokenize import GPT2_PATTERN
 
 __all__ = ["ENDOFTEXT", "GPT2_BYTE_ORDER", "GPT2_PATTERN", "Encoding", "VocabFileError", "load"]
 

@@ -17,16 +17,14 @@ from typing import Literal
 import regex
 
 from bpe.parallel import fork_available, map_in_forked_workers
-
-GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-"""GPT-2's pre-tokenizer pattern, as in OpenAI's `encoder.py`."""
+from bpe.pretokenize import GPT2_PATTERN, Pretokenizer
 
 ENDOFTEXT = "<|endoftext|>"
 
 _NO_MERGE = 1 << 62  # larger than any packed (rank, id) value
 _ID_BITS = 32
 _ID_MASK = (1 << _ID_BITS) - 1
-_LONG_PIECE = 48  # symbols; longer pieces merge with a heap in O(n log n) instead of O(n^2)
+_LONG_PIECE = 256  # bytes; longer pieces merge with a heap, O(n log n), where min() scans would add up
 _CACHED_PIECE_CHARS = 128  # longer pieces are rare and not worth keeping
 _BATCH_IN_PROCESS_CHARS = 1 << 20  # smaller batches are not worth forking for
 
@@ -96,7 +94,7 @@ class Encoding:
             raise ValueError("two ordinary tokens share an id")
         self.n_vocab = max(self._decoder) + 1
 
-        self._pattern = regex.compile(pat_str)
+        self._pretokenizer = Pretokenizer(pat_str)
         self._cache = _PieceCache(self._bpe)
 
     # ------------------------------------------------------------------ properties
@@ -151,11 +149,10 @@ class Encoding:
         if len(cache) > self.cache_size:
             cache.clear()
         try:
-            return list(chain.from_iterable(map(cache.__getitem__, self._pattern.findall(text))))
+            return list(chain.from_iterable(map(cache.__getitem__, self._pretokenizer.findall(text))))
         except UnicodeEncodeError:
-            # Lone surrogates cannot be UTF-8 encoded; like tiktoken, they become U+FFFD.
-            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-            return list(chain.from_iterable(map(cache.__getitem__, self._pattern.findall(text))))
+            text = replace_surrogates(text)
+            return list(chain.from_iterable(map(cache.__getitem__, self._pretokenizer.findall(text))))
 
     def encode(
         self,
@@ -251,18 +248,27 @@ class Encoding:
     # ------------------------------------------------------------------ BPE
 
     def _bpe(self, piece: bytes) -> tuple[int, ...]:
-        """Merge the bytes of one pre-token: lowest-rank pair first, leftmost among equals."""
+        """Merge the bytes of one pre-token: lowest-rank pair first, leftmost among equals.
+
+        `values[k]` is the packed (rank, id) of the pair at k; a merge refreshes only its two
+        neighbours, and min/index scan in C, so Python does constant work per merge.
+        """
         ids = list(map(self._byte_ids.__getitem__, piece))
         if len(ids) > _LONG_PIECE:
             return self._bpe_long(ids)
         get = self._pair_values.get
-        while len(ids) > 1:
-            values = list(map(get, zip(ids, ids[1:]), repeat(_NO_MERGE)))
+        values = list(map(get, zip(ids, ids[1:]), repeat(_NO_MERGE)))
+        while values:
             best = min(values)
             if best == _NO_MERGE:
                 break
             i = values.index(best)
             ids[i : i + 2] = (best & _ID_MASK,)
+            del values[i]
+            if i:
+                values[i - 1] = get((ids[i - 1], ids[i]), _NO_MERGE)
+            if i < len(values):
+                values[i] = get((ids[i], ids[i + 1]), _NO_MERGE)
         return tuple(ids)
 
     def _bpe_long(self, ids: list[int]) -> tuple[int, ...]:
@@ -336,10 +342,23 @@ class Encoding:
     # ------------------------------------------------------------------ files
 
     def save(self, directory: str | os.PathLike) -> None:
-        """Write `encoder.json` + `vocab.bpe` in GPT-2's format (loadable by `bpe.load`, tiktoken, HF)."""
-        from bpe.files import write_vocab_files
+        """Write `encoder.json` + `vocab.bpe` (GPT-2's format, which tiktoken reads too) and HF's `tokenizer.json`."""
+        from bpe.files import write_hf_tokenizer, write_vocab_files
 
         write_vocab_files(directory, self._vocab, self._merges, self._special_tokens)
+        write_hf_tokenizer(
+            directory,
+            self._vocab,
+            self._merges,
+            self._special_tokens,
+            self.pat_str,
+            gpt2_pattern=self.pat_str == GPT2_PATTERN,
+        )
+
+
+def replace_surrogates(text: str) -> str:
+    """Lone surrogates cannot be UTF-8 encoded; like tiktoken, make them U+FFFD (pairs are joined)."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _rebuild(name, pat_str, vocab, merges, special_tokens, cache_size) -> Encoding:

@@ -208,6 +208,68 @@ def write_vocab_files(
     _write_atomic(directory / MERGES_FILE, ("\n".join(lines) + "\n").encode("utf-8"))
 
 
+HF_TOKENIZER_FILE = "tokenizer.json"
+
+
+def write_hf_tokenizer(
+    directory: str | os.PathLike,
+    vocab: dict[bytes, int],
+    merges: list[tuple[bytes, bytes]],
+    special_tokens: dict[str, int],
+    pattern: str,
+    gpt2_pattern: bool,
+) -> None:
+    """Write HF tokenizers' `tokenizer.json`: a byte-level BPE with the same ids and merges.
+
+    GPT-2's own pattern is HF's `ByteLevel(use_regex=True)`; another pattern becomes a `Split` step
+    in front of a `ByteLevel` that only maps bytes.
+    """
+    byte_level = {
+        "type": "ByteLevel",
+        "add_prefix_space": False,
+        "trim_offsets": True,
+        "use_regex": gpt2_pattern,
+    }
+    if gpt2_pattern:
+        pre_tokenizer: dict = byte_level
+    else:
+        split = {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False}
+        pre_tokenizer = {"type": "Sequence", "pretokenizers": [split, byte_level]}
+    added = [
+        {"id": token_id, "content": token, "single_word": False, "lstrip": False, "rstrip": False,
+         "normalized": False, "special": True}
+        for token, token_id in sorted(special_tokens.items(), key=lambda item: item[1])
+    ]  # fmt: skip
+    model = {
+        "type": "BPE",
+        "dropout": None,
+        "unk_token": None,
+        "continuing_subword_prefix": "",
+        "end_of_word_suffix": "",
+        "fuse_unk": False,
+        "byte_fallback": False,
+        "ignore_merges": False,
+        "vocab": {
+            token_to_str(token): token_id for token, token_id in sorted(vocab.items(), key=lambda i: i[1])
+        },
+        "merges": [[token_to_str(a), token_to_str(b)] for a, b in merges],
+    }
+    document = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": added,
+        "normalizer": None,
+        "pre_tokenizer": pre_tokenizer,
+        "post_processor": {**byte_level, "trim_offsets": False},
+        "decoder": {**byte_level, "use_regex": True},
+        "model": model,
+    }
+    _write_atomic(
+        Path(directory) / HF_TOKENIZER_FILE, json.dumps(document, ensure_ascii=False).encode("utf-8")
+    )
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
     temporary.write_bytes(data)

@@ -193,5 +193,103 @@ def bpe_count(
         click.echo(f"{key:<{width}}  {value:,}" if isinstance(value, int) else f"{key:<{width}}  {value}")
 
 
+@bpe_group.command("train")
+@click.argument("inputs", nargs=-1)
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Directory for the vocabulary files."
+)
+@click.option(
+    "--vocab-size", default=50257, show_default=True, help="All tokens: 256 bytes + merges + specials."
+)
+@click.option("--min-frequency", default=2, show_default=True, help="Stop when no pair occurs this often.")
+@click.option(
+    "--special-token",
+    "special_tokens",
+    multiple=True,
+    default=("<|endoftext|>",),
+    show_default=True,
+    help="Repeat for several; they take the last ids.",
+)
+@click.option("--counts", "counts_paths", multiple=True, help="Pre-token counts (Parquet) instead of INPUTS.")
+@click.option("--save-counts", type=click.Path(dir_okay=False), help="Also write the pre-token counts here.")
+@click.option(
+    "--text-field", default="text", show_default=True, help="JSONL field / Parquet column with the text."
+)
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(["auto", "text", "jsonl", "parquet"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--workers", type=int, default=None, help="Counting processes (default: one per core).")
+@click.option("--name", default=None, help="Name of the encoding (default: the output directory's name).")
+def bpe_train(
+    inputs,
+    out,
+    vocab_size,
+    min_frequency,
+    special_tokens,
+    counts_paths,
+    save_counts,
+    text_field,
+    input_format,
+    workers,
+    name,
+) -> None:
+    """Train a byte-level BPE vocabulary on INPUTS (text, JSONL, Parquet shards; files, directories, globs).
+
+    Writes encoder.json + vocab.bpe (GPT-2's format, loadable by `bpe.load` and tiktoken) and HF's
+    tokenizer.json into --out, with training.json holding the run's summary.
+    """
+    import json
+    from pathlib import Path
+
+    from bpe.corpus import CorpusError
+    from bpe.counts import read_counts, write_counts
+    from bpe.train import TrainStats, count_pretokens, train_from_counts
+
+    if bool(inputs) == bool(counts_paths):
+        raise click.UsageError("give either INPUTS to count, or --counts files from an earlier count")
+    stats = TrainStats()
+    try:
+        if counts_paths:
+            counts = read_counts(counts_paths)
+            stats.unique_pretokens = len(counts)
+        else:
+            counts = count_pretokens(
+                inputs,
+                text_field=text_field,
+                fmt=input_format,
+                num_workers=workers,
+                progress=True,
+                stats=stats,
+            )
+        if save_counts:
+            write_counts(save_counts, counts)
+        encoding = train_from_counts(
+            counts,
+            vocab_size,
+            special_tokens=special_tokens,
+            min_frequency=min_frequency,
+            name=name or Path(out).name,
+            progress=True,
+            stats=stats,
+        )
+    except (CorpusError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    encoding.save(out)
+    summary = stats.as_dict()
+    (Path(out) / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    click.echo(
+        f"read {stats.bytes_read:,} bytes in {stats.documents:,} documents ({stats.files} files); "
+        f"{stats.unique_pretokens:,} unique pre-tokens; {stats.merges:,} merges -> {stats.vocab_size:,} tokens; "
+        f"counting {stats.count_seconds:.1f} s, merging {stats.merge_seconds:.1f} s; "
+        f"peak memory {stats.peak_memory_mb:,.0f} MB; wrote {out}"
+    )
+    for note in stats.notes:
+        click.echo(f"note: {note}", err=True)
+
+
 if __name__ == "__main__":
     main()
