@@ -63,7 +63,7 @@ def _languages(limit: int) -> list[str]:
         try:
             with open(path, "rb") as stream:
                 catalog = gettext.GNUTranslations(stream)._catalog
-        except (OSError, UnicodeError, ValueError, KeyError):
+        except (OSError, UnicodeError, ValueError, KeyError, IndexError):
             continue
         text = "\n".join(v for v in catalog.values() if isinstance(v, str) and v)
         if len(text) > 200:

@@ -12,8 +12,9 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from webtext.compression import DECOMPRESSION_ERRORS, open_binary, strip_compression
+from webtext.compression import DECOMPRESSION_ERRORS, decompressing, strip_compression
 
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".rst")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -75,58 +76,68 @@ def iter_documents(
     stats = stats if stats is not None else CorpusStats()
     for path in expand_inputs(inputs):
         file_format = detect_format(path) if fmt == "auto" else fmt
-        reader = {"text": _read_text, "jsonl": _read_jsonl, "parquet": _read_parquet}[file_format]
         stats.files += 1
         try:
-            for raw in reader(path, text_field):
-                text = _decode(raw, stats)
-                stats.documents += 1
-                stats.bytes += (
-                    len(raw) if isinstance(raw, bytes) else len(text.encode("utf-8", "surrogatepass"))
-                )
-                yield text
+            with open(path, "rb") as raw:
+                for document in read_documents(raw, str(path), file_format, text_field):
+                    text, replaced = decode_document(document)
+                    stats.documents += 1
+                    stats.documents_with_replaced_bytes += replaced
+                    stats.bytes += len(document) if isinstance(document, bytes) else _utf8_size(text)
+                    yield text
         except DECOMPRESSION_ERRORS as error:
             raise CorpusError(f"{path}: cannot read ({type(error).__name__}: {error})") from error
 
 
-def _decode(raw: bytes | str, stats: CorpusStats) -> str:
-    if isinstance(raw, str):
-        return raw
+def read_documents(raw: BinaryIO, name: str, fmt: str, text_field: str = "text") -> Iterator[bytes | str]:
+    """The documents in one opened file (still compressed, as stored): bytes from text files, str from
+    JSONL and Parquet. `name` picks the decompression and labels errors; Beam pipelines call this too."""
+    reader = {"text": _read_text, "jsonl": _read_jsonl, "parquet": _read_parquet}[fmt]
+    return reader(raw, name, text_field)
+
+
+def decode_document(document: bytes | str) -> tuple[str, bool]:
+    """(text, whether invalid UTF-8 was replaced with U+FFFD)."""
+    if isinstance(document, str):
+        return document, False
     try:
-        return raw.decode("utf-8")
+        return document.decode("utf-8"), False
     except UnicodeDecodeError:
-        stats.documents_with_replaced_bytes += 1
-        return raw.decode("utf-8", "replace")
+        return document.decode("utf-8", "replace"), True
 
 
-def _read_text(path: Path, text_field: str) -> Iterator[bytes]:
-    with open_binary(path) as stream:
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _read_text(raw: BinaryIO, name: str, text_field: str) -> Iterator[bytes]:
+    with decompressing(raw, name) as stream:
         yield stream.read()
 
 
-def _read_jsonl(path: Path, text_field: str) -> Iterator[str]:
-    with open_binary(path) as stream:
+def _read_jsonl(raw: BinaryIO, name: str, text_field: str) -> Iterator[str]:
+    with decompressing(raw, name) as stream:
         for number, line in enumerate(stream, start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except ValueError as error:
-                raise CorpusError(f"{path}:{number}: invalid JSON ({error})") from None
+                raise CorpusError(f"{name}:{number}: invalid JSON ({error})") from None
             text = record.get(text_field) if isinstance(record, dict) else None
             if not isinstance(text, str):
-                raise CorpusError(f"{path}:{number}: no string field {text_field!r}")
+                raise CorpusError(f"{name}:{number}: no string field {text_field!r}")
             yield text
 
 
-def _read_parquet(path: Path, text_field: str) -> Iterator[str]:
+def _read_parquet(raw: BinaryIO, name: str, text_field: str) -> Iterator[str]:
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(raw)
     except Exception as error:  # pyarrow raises several types for a bad file
-        raise CorpusError(f"{path}: not a readable Parquet file ({error})") from error
+        raise CorpusError(f"{name}: not a readable Parquet file ({error})") from error
     if text_field not in parquet.schema_arrow.names:
-        raise CorpusError(f"{path}: no column {text_field!r} (columns: {parquet.schema_arrow.names})")
+        raise CorpusError(f"{name}: no column {text_field!r} (columns: {parquet.schema_arrow.names})")
     for batch in parquet.iter_batches(columns=[text_field], batch_size=1024):
         yield from (text for text in batch.column(0).to_pylist() if text is not None)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bpe.corpus import CorpusError, expand_inputs
+from bpe.encoding import replace_surrogates
 
 COUNTS_SCHEMA_FIELDS = ("piece", "count")
 
@@ -28,8 +29,17 @@ def write_counts(path: str | os.PathLike, counts: Mapping[str, int]) -> None:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pieces = pa.array(list(counts), pa.string())
+    except UnicodeEncodeError:  # lone surrogates (from JSON escapes): U+FFFD, as the encoder sees them
+        merged: dict[str, int] = {}
+        for piece, count in counts.items():
+            key = replace_surrogates(piece)
+            merged[key] = merged.get(key, 0) + count
+        counts = merged
+        pieces = pa.array(list(counts), pa.string())
     table = pa.table(
-        {"piece": pa.array(list(counts), pa.string()), "count": pa.array(list(counts.values()), pa.int64())},
+        {"piece": pieces, "count": pa.array(list(counts.values()), pa.int64())},
         schema=counts_schema(),
     )
     temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")

@@ -282,7 +282,7 @@ def _learn_merges(
                 break
             merged = token_bytes[a] + token_bytes[b]
             if merged in known:  # the same bytes by another split: no id can hold both
-                del pair_counts[a, b]
+                pair_counts[a, b] = 0  # never chosen again (its count can only fall from here)
                 skipped += 1
                 continue
             new = len(token_bytes)
@@ -314,11 +314,11 @@ def _initial_words(pieces: list[bytes], frequencies: list[int]) -> tuple[list[li
     return words, kept
 
 
-def _initial_pairs(words: list[list[int]], frequencies: list[int]) -> tuple[dict, dict]:
+def _initial_pairs(words: list[list[int]], frequencies: list[int]) -> tuple[dict, defaultdict]:
     """Byte-pair counts and, per pair, the words holding it, computed with numpy in one pass."""
     lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     if not len(words):
-        return {}, {}
+        return {}, defaultdict(list)
     flat = np.fromiter((i for word in words for i in word), dtype=np.int64, count=int(lengths.sum()))
     owner = np.repeat(np.arange(len(words)), lengths)
     inside = owner[:-1] == owner[1:]  # adjacent positions within one word
@@ -331,7 +331,7 @@ def _initial_pairs(words: list[list[int]], frequencies: list[int]) -> tuple[dict
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     ends = np.r_[starts[1:], len(keys)]
     pair_counts: dict[tuple[int, int], int] = {}
-    where: dict[tuple[int, int], list[int]] = {}
+    where: defaultdict[tuple[int, int], list[int]] = defaultdict(list)
     for start, end in zip(starts.tolist(), ends.tolist()):
         key = int(keys[start])
         pair = (key >> 8, key & 255)
@@ -347,56 +347,46 @@ def _apply_merge(
     words: list[list[int]],
     frequencies: list[int],
     pair_counts: dict,
-    where: dict,
+    where: defaultdict,
 ) -> dict[tuple[int, int], int]:
     """Merge (a, b) -> new in every word holding it; update neighbouring pair counts.
 
     Returns the pairs that gained occurrences (all contain `new`) with their totals, for the heap.
-    Words only ever lose their other pairs, so those pairs' heap entries just go stale.
+    Words only ever lose their other pairs, so those pairs' heap entries just go stale, and so do
+    entries in `where` (a word listed for a pair it no longer has is simply skipped).
     """
-    delta: defaultdict[tuple[int, int], int] = defaultdict(int)
+    counts = pair_counts
     gained: dict[tuple[int, int], None] = {}
-    for w in where.pop((a, b), ()):  # each word once: lists are built without repeats
+    for w in dict.fromkeys(where.pop((a, b), ())):
         word = words[w]
+        remaining = word.count(a)  # each step below consumes one `a` (two when a == b merge)
+        if not remaining:
+            continue
         frequency = frequencies[w]
-        i = 0
-        try:
-            while True:
-                i = word.index(a, i)
-                if i + 1 < len(word) and word[i + 1] == b:
-                    if i:
-                        left = word[i - 1]
-                        delta[left, a] -= frequency
-                        delta[left, new] += frequency
-                        where_add(where, (left, new), w)
-                    if i + 2 < len(word):
-                        right = word[i + 2]
-                        delta[b, right] -= frequency
-                        delta[new, right] += frequency
-                        where_add(where, (new, right), w)
-                    word[i : i + 2] = (new,)
-                i += 1
-        except ValueError:
-            pass
-    del pair_counts[a, b]
-    delta.pop((a, b), None)
-    for pair, change in delta.items():
-        total = pair_counts.get(pair, 0) + change
-        if total > 0:
-            pair_counts[pair] = total
-            if new in pair:
-                gained[pair] = None
-        else:
-            pair_counts.pop(pair, None)
-    return {pair: pair_counts[pair] for pair in gained}
-
-
-def where_add(where: dict, pair: tuple[int, int], w: int) -> None:
-    entries = where.get(pair)
-    if entries is None:
-        where[pair] = [w]
-    elif entries[-1] != w:
-        entries.append(w)
+        i = -1
+        while remaining:
+            i = word.index(a, i + 1)
+            remaining -= 1
+            if i + 1 < len(word) and word[i + 1] == b:
+                if a == b:
+                    remaining -= 1
+                if i:
+                    left = word[i - 1]
+                    counts[left, a] -= frequency
+                    key = (left, new)
+                    counts[key] = counts.get(key, 0) + frequency
+                    where[key].append(w)
+                    gained[key] = None
+                if i + 2 < len(word):
+                    right = word[i + 2]
+                    counts[b, right] -= frequency
+                    key = (new, right)
+                    counts[key] = counts.get(key, 0) + frequency
+                    where[key].append(w)
+                    gained[key] = None
+                word[i : i + 2] = (new,)
+    del counts[a, b]
+    return {pair: counts[pair] for pair in gained if counts[pair] > 0}
 
 
 # ---------------------------------------------------------------------- helpers

@@ -171,6 +171,8 @@ def test_counts_file_round_trip_gives_the_same_vocabulary(tmp_path):
     assert read_counts([tmp_path / "split"]) == counts
     direct = train([path], vocab_size=600)
     assert train_from_counts(read_counts([tmp_path / "split"]), vocab_size=600).merges == direct.merges
+    write_counts(tmp_path / "surrogates.parquet", dict([("a\ud800", 2), ("a\ufffd", 1), ("b", 1)]))
+    assert read_counts([tmp_path / "surrogates.parquet"]) == {"a\ufffd": 3, "b": 1}
     (tmp_path / "bad.parquet").write_bytes(b"nope")
     with pytest.raises(CorpusError, match="bad.parquet: not a counts file"):
         read_counts([tmp_path / "bad.parquet"])

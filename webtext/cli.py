@@ -291,5 +291,60 @@ def bpe_train(
         click.echo(f"note: {note}", err=True)
 
 
+@bpe_group.command("count-pretokens", context_settings={"ignore_unknown_options": True})
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "--out", required=True, help="Directory for counts-*.parquet (local or any Beam filesystem, e.g. gs://)."
+)
+@click.option(
+    "--text-field", default="text", show_default=True, help="JSONL field / Parquet column with the text."
+)
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(["auto", "text", "jsonl", "parquet"]),
+    default="auto",
+    show_default=True,
+    help="auto: by suffix (.txt/.md/.rst, .jsonl/.ndjson[.gz|.zst|.xz|.bz2], .parquet).",
+)
+@click.option("--shards", default=0, show_default=True, help="Output files; 0 lets the runner choose.")
+@click.option("--pattern", default=None, help="Pre-tokenizer regex (default: GPT-2's).")
+def bpe_count_pretokens(inputs, out, text_field, input_format, shards, pattern) -> None:
+    """Count pre-tokens in INPUTS (files, globs; DIR/** for a tree) with Apache Beam, for `bpe train --counts`.
+
+    Other options go to Beam, written as --name=value: e.g. --runner=DataflowRunner --project=... The
+    default runner is the local FnApiRunner (--direct_num_workers=N --direct_running_mode=multi_processing
+    to use N cores). Then: webtext bpe train --counts 'OUT/counts-*.parquet' --out VOCAB_DIR.
+    """
+    from bpe.corpus import CorpusError
+    from bpe.pretokenize import GPT2_PATTERN
+    from pipelines import bpe_counts
+
+    # Unknown options land among INPUTS (click's ignore_unknown_options); they are Beam's.
+    pipeline_args = [item for item in inputs if item.startswith("-")]
+    paths = [item for item in inputs if not item.startswith("-")]
+    if not paths:
+        raise click.UsageError("no INPUTS given")
+    if not any(arg.startswith("--runner") for arg in pipeline_args):
+        pipeline_args.append("--runner=FnApiRunner")  # the DirectRunner would first download Prism
+    try:
+        summary = bpe_counts.run(
+            paths,
+            out,
+            pattern=pattern or GPT2_PATTERN,
+            text_field=text_field,
+            fmt=input_format,
+            num_shards=shards,
+            pipeline_args=pipeline_args,
+        )
+    except (CorpusError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"read {summary['bytes']:,} bytes in {summary['documents']:,} documents ({summary['files']} files, "
+        f"{summary['documents_with_replaced_bytes']:,} with invalid UTF-8 replaced); "
+        f"{summary['unique_pretokens']:,} unique pre-tokens; wrote {len(summary['outputs'])} files to {out}"
+    )
+
+
 if __name__ == "__main__":
     main()

@@ -28,17 +28,22 @@ def strip_compression(name: str) -> str:
     return name
 
 
-def open_binary(path: str | os.PathLike) -> BinaryIO:
-    """A decompressing binary stream over `path`, chosen by its suffix."""
-    name = os.fspath(path)
+def decompressing(stream: BinaryIO, name: str) -> BinaryIO:
+    """A decompressing reader over `stream`, chosen by the suffix of `name`; closing it closes `stream`."""
     if name.endswith(".gz"):
-        return gzip.open(name, "rb")
+        return gzip.open(stream, "rb")
     if name.endswith(".bz2"):
-        return bz2.open(name, "rb")
+        return bz2.open(stream, "rb")
     if name.endswith(".xz"):
-        return lzma.open(name, "rb")
+        return lzma.open(stream, "rb")
     if name.endswith(".zst"):
-        raw = open(name, "rb")  # noqa: SIM115 - closed with the reader (closefd)
-        reader = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).stream_reader(raw, closefd=True)
+        reader = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).stream_reader(
+            stream, closefd=True
+        )
         return io.BufferedReader(reader)
-    return open(name, "rb")  # noqa: SIM115 - the caller closes it
+    return stream
+
+
+def open_binary(path: str | os.PathLike) -> BinaryIO:
+    """A decompressing binary stream over the file at `path`."""
+    return decompressing(open(path, "rb"), os.fspath(path))  # noqa: SIM115 - the caller closes it
