@@ -19,11 +19,16 @@ $(VENV)/.installed-%: pyproject.toml constraints.txt | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.installed-train
-	mkdir -p out/demo
+	rm -rf out/demo && mkdir -p out/demo
+	# GPT-2's own tokenizer: token statistics of the sample, and an exact round trip.
 	$(BIN)/webtext bpe count --vocab $(VOCAB) samples/documents.jsonl
-	$(BIN)/webtext bpe encode --vocab $(VOCAB) --format npy -o out/demo/readme.npy README.md
+	$(BIN)/webtext bpe encode --vocab $(VOCAB) --ordinary --format npy -o out/demo/readme.npy README.md
 	$(BIN)/webtext bpe decode --vocab $(VOCAB) --format npy out/demo/readme.npy | cmp - README.md
 	@echo "demo: README.md -> out/demo/readme.npy -> decoded back byte for byte"
+	# A vocabulary of our own: count pre-tokens with Beam, train on the counts, use it.
+	$(BIN)/webtext bpe count-pretokens samples/documents.jsonl --out out/demo/counts
+	$(BIN)/webtext bpe train --counts 'out/demo/counts/counts-*.parquet' --vocab-size 800 --out out/demo/vocab
+	$(BIN)/webtext bpe count --vocab out/demo/vocab samples/documents.jsonl
 
 test: $(VENV)/.installed-train,test
 	$(BIN)/ruff check .
@@ -32,6 +37,7 @@ test: $(VENV)/.installed-train,test
 
 bench: $(VENV)/.installed-train,test
 	$(BIN)/python bench/bpe_encode.py
+	$(BIN)/python bench/bpe_train.py
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache

@@ -62,6 +62,10 @@ def test_encode_special_tokens_and_errors(gpt2_dir):
         main, ["bpe", "encode", "--vocab", str(gpt2_dir), "--allowed-special", "all"], input="<|endoftext|>"
     )
     assert allowed.stdout.split() == ["50256"]
+    ordinary = runner.invoke(
+        main, ["bpe", "encode", "--vocab", str(gpt2_dir), "--ordinary"], input="<|endoftext|>"
+    )
+    assert len(ordinary.stdout.split()) > 1
     bad_id = runner.invoke(main, ["bpe", "decode", "--vocab", str(gpt2_dir)], input="15496 99999")
     assert bad_id.exit_code != 0 and "99999 is not in the vocabulary" in bad_id.output
     not_int = runner.invoke(main, ["bpe", "decode", "--vocab", str(gpt2_dir)], input="15496 x")

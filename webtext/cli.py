@@ -75,8 +75,9 @@ def _read_input(path: str) -> str:
     show_default=True,
     help="Special tokens recognised in the text: 'all', 'none', or a comma-separated list. Others raise an error.",
 )
+@click.option("--ordinary", is_flag=True, help="Encode special-token text as plain text (encode_ordinary).")
 def bpe_encode(
-    vocab: str, files: tuple[str, ...], output_format: str, output: str, allowed_special: str
+    vocab: str, files: tuple[str, ...], output_format: str, output: str, allowed_special: str, ordinary: bool
 ) -> None:
     """Encode FILES (default: stdin) to token ids; each file is one text."""
     import numpy as np
@@ -84,11 +85,13 @@ def bpe_encode(
     encoding = _load(vocab)
     try:
         encoded = [
-            encoding.encode(_read_input(path), allowed_special=_special_option(allowed_special))
+            encoding.encode_ordinary(_read_input(path))
+            if ordinary
+            else encoding.encode(_read_input(path), allowed_special=_special_option(allowed_special))
             for path in files or ("-",)
         ]
     except ValueError as error:
-        hint = "On the command line, pass --allowed-special all (or a comma-separated list of tokens)."
+        hint = "On the command line: --allowed-special all (or a comma-separated list), or --ordinary."
         raise click.ClickException(f"{error}\n{hint}") from None
     with click.open_file(output, "wb") as stream:
         if output_format == "npy":
@@ -243,6 +246,7 @@ def bpe_train(
     tokenizer.json into --out, with training.json holding the run's summary.
     """
     import json
+    import warnings
     from pathlib import Path
 
     from bpe.corpus import CorpusError
@@ -267,25 +271,32 @@ def bpe_train(
             )
         if save_counts:
             write_counts(save_counts, counts)
-        encoding = train_from_counts(
-            counts,
-            vocab_size,
-            special_tokens=special_tokens,
-            min_frequency=min_frequency,
-            name=name or Path(out).name,
-            progress=True,
-            stats=stats,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the same words are printed as a note below
+            encoding = train_from_counts(
+                counts,
+                vocab_size,
+                special_tokens=special_tokens,
+                min_frequency=min_frequency,
+                name=name or Path(out).name,
+                progress=True,
+                stats=stats,
+            )
     except (CorpusError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     encoding.save(out)
     summary = stats.as_dict()
     (Path(out) / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    source = (
+        f"counts from {', '.join(counts_paths)}"
+        if counts_paths
+        else f"{stats.bytes_read:,} bytes in {stats.documents:,} documents ({stats.files} files), "
+        f"counted in {stats.count_seconds:.1f} s"
+    )
     click.echo(
-        f"read {stats.bytes_read:,} bytes in {stats.documents:,} documents ({stats.files} files); "
-        f"{stats.unique_pretokens:,} unique pre-tokens; {stats.merges:,} merges -> {stats.vocab_size:,} tokens; "
-        f"counting {stats.count_seconds:.1f} s, merging {stats.merge_seconds:.1f} s; "
-        f"peak memory {stats.peak_memory_mb:,.0f} MB; wrote {out}"
+        f"read {source}; {stats.unique_pretokens:,} unique pre-tokens; {stats.merges:,} merges -> "
+        f"{stats.vocab_size:,} tokens in {stats.merge_seconds:.1f} s; peak memory {stats.peak_memory_mb:,.0f} MB; "
+        f"wrote {out}"
     )
     for note in stats.notes:
         click.echo(f"note: {note}", err=True)
