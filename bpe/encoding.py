@@ -232,7 +232,8 @@ class Encoding:
             return list(map(encode, texts))
         if len(self._cache) > self.cache_size:
             self._cache.clear()
-        return map_in_forked_workers(encode, texts, workers, typecode="H" if self.n_vocab <= 1 << 16 else "I")
+        typecode = "H" if self.n_vocab <= 1 << 16 else "I"
+        return map_in_forked_workers(encode, texts, workers, typecode=typecode, cache=self._cache)
 
     def _special_sets(self, allowed_special, disallowed_special) -> tuple[frozenset[str], frozenset[str]]:
         specials = frozenset(self._special_tokens)

@@ -11,7 +11,7 @@ import gc
 import multiprocessing
 from array import array
 from collections.abc import Callable, Sequence
-from itertools import chain
+from itertools import chain, islice
 
 CHUNKS_PER_WORKER = 16
 
@@ -21,9 +21,17 @@ def fork_available() -> bool:
 
 
 def map_in_forked_workers(
-    encode: Callable[[str], list[int]], texts: Sequence[str], workers: int, typecode: str = "H"
+    encode: Callable[[str], list[int]],
+    texts: Sequence[str],
+    workers: int,
+    typecode: str = "H",
+    cache: dict | None = None,
 ) -> list[list[int]]:
-    """`[encode(t) for t in texts]` on `workers` processes (the caller is one of them), in order."""
+    """`[encode(t) for t in texts]` on `workers` processes (the caller is one of them), in order.
+
+    `cache` is a dict that `encode` fills (in insertion order); the entries a worker adds come back
+    and are merged into the caller's, so the next batch's workers start as warm as one process would be.
+    """
     context = multiprocessing.get_context("fork")
     bounds = _chunk_bounds(texts, workers * CHUNKS_PER_WORKER)
     counter = context.Value("i", 0)
@@ -38,7 +46,7 @@ def map_in_forked_workers(
     for _ in range(workers - 1):
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(
-            target=_child, args=(encode, texts, bounds, claim, sender, typecode), daemon=True
+            target=_child, args=(encode, texts, bounds, claim, sender, typecode, cache), daemon=True
         )
         process.start()
         sender.close()
@@ -51,7 +59,7 @@ def map_in_forked_workers(
         while (index := claim()) < len(bounds):
             start, end = bounds[index]
             results[start:end] = map(encode, texts[start:end])
-        _collect(children, bounds, results)
+        _collect(children, bounds, results, cache)
     except BaseException:
         for process, _ in children:
             process.terminate()
@@ -62,7 +70,7 @@ def map_in_forked_workers(
     return results  # type: ignore[return-value]
 
 
-def _collect(children, bounds, results) -> None:
+def _collect(children, bounds, results, cache: dict | None) -> None:
     """Place each child's results; re-raise the first failure after all children are joined."""
     failure = None
     for process, receiver in children:
@@ -76,7 +84,10 @@ def _collect(children, bounds, results) -> None:
         if message[0] == "error":
             failure = failure or message[1]
             continue
-        for index, flat, lengths in message[1]:
+        done, learned = message[1]
+        if cache is not None:
+            cache.update(learned)
+        for index, flat, lengths in done:
             ids = flat.tolist()
             position = 0
             for target, length in enumerate(lengths, start=bounds[index][0]):
@@ -88,20 +99,30 @@ def _collect(children, bounds, results) -> None:
         raise RuntimeError(failure)
 
 
-def _child(encode, texts, bounds, claim, sender, typecode: str) -> None:
+def _child(encode, texts, bounds, claim, sender, typecode: str, cache: dict | None) -> None:
     gc.freeze()  # inherited objects: never scanned, so never copied on write by the collector
     gc.disable()
+    inherited = len(cache) if cache is not None else 0
+    first_key = next(iter(cache), None) if cache else None
     done = []
     try:
         while (index := claim()) < len(bounds):
             start, end = bounds[index]
             encoded = list(map(encode, texts[start:end]))
             done.append((index, array(typecode, chain.from_iterable(encoded)), list(map(len, encoded))))
-        sender.send(("ok", done))
+        sender.send(("ok", (done, _new_entries(cache, inherited, first_key))))
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which re-raises it
         sender.send(("error", error))
     finally:
         sender.close()
+
+
+def _new_entries(cache: dict | None, inherited: int, first_key) -> list:
+    """What this worker added to `cache`: the entries past the inherited ones, or all if it was cleared."""
+    if not cache:
+        return []
+    cleared = next(iter(cache)) != first_key
+    return list(islice(cache.items(), 0 if cleared else inherited, None))
 
 
 def _chunk_bounds(texts: Sequence[str], count: int) -> list[tuple[int, int]]:

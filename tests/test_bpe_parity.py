@@ -183,3 +183,13 @@ def test_encode_batch_in_worker_processes_equals_single_encode(gpt2):
     ]
     with pytest.raises(ValueError, match="disallowed special token"):
         gpt2.encode_batch(texts, num_workers=2)
+
+
+def test_encode_batch_brings_the_workers_cache_entries_home(gpt2_dir):
+    import bpe
+
+    fresh = bpe.load(gpt2_dir)
+    texts = [f"document {i}: " + " ".join(f"w{i}x{j}" for j in range(2000)) for i in range(80)]
+    fresh.encode_ordinary_batch(texts, num_workers=2)
+    pieces = {piece for text in texts for piece in fresh._pretokenizer.findall(text)}
+    assert pieces <= fresh._cache.keys()  # the next batch starts warm, whichever process saw a piece
