@@ -8,6 +8,7 @@ and a dict whose `__missing__` runs BPE maps each piece to its ids, so that a wa
 from __future__ import annotations
 
 import functools
+import gc
 import heapq
 import os
 from collections.abc import Collection, Iterable, Sequence
@@ -148,11 +149,18 @@ class Encoding:
         cache = self._cache
         if len(cache) > self.cache_size:
             cache.clear()
+        # New cache entries are acyclic tuples: collector passes over a large heap would only slow the
+        # first pass over new text, so the collector waits until the call returns.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             return list(chain.from_iterable(map(cache.__getitem__, self._pretokenizer.findall(text))))
         except UnicodeEncodeError:
             text = replace_surrogates(text)
             return list(chain.from_iterable(map(cache.__getitem__, self._pretokenizer.findall(text))))
+        finally:
+            if collecting:
+                gc.enable()
 
     def encode(
         self,
