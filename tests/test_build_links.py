@@ -1,0 +1,120 @@
+"""ReadSubmissions | SelectLinks | DedupURLs as a real Beam pipeline on dump files of mixed eras."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+
+import apache_beam as beam
+import zstandard
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
+
+from pipelines.webtext_build import METRICS_NAMESPACE, DedupURLs, ReadSubmissions, SelectLinks
+from webtext.links import LinkRules, Provenance, unix_time
+
+JUNE_2017 = unix_time("2017-06-01")
+
+
+def _line(**fields) -> str:
+    record = {
+        "subreddit": "science",
+        "score": 5,
+        "created_utc": JUNE_2017,
+        "is_self": False,
+        "over_18": False,
+    }
+    record.update(fields)
+    return json.dumps(record)
+
+
+FILES = {
+    "RS_2017-06.zst": [
+        _line(id="s1", url="https://Example.com/a?utm_source=reddit", score=5),
+        _line(
+            id="s2",
+            url="https://example.com:443/a#comments",
+            score=10,
+            subreddit="news",
+            created_utc=str(JUNE_2017 - 5),
+        ),
+        _line(id="s3", url="https://www.reddit.com/r/science/comments/x/", is_self=True),
+        "{broken json",
+        _line(url="https://no-id.example.org/"),
+    ],
+    "RS_2017-07.bz2": [
+        _line(id="s4", url="https://i.redd.it/cat.jpg"),
+        _line(id="s5", url="https://example.org/low", score=1),
+        _line(id="s6", url="https://en.wikipedia.org/wiki/Reddit"),
+        "",
+    ],
+    "RS_2018-01.gz": [
+        _line(id="s7", url="https://example.org/late", created_utc=float(unix_time("2018-01-02"))),
+        _line(id="s8", url="https://blog.example.net/post?b=2&amp;a=1", created_utc=JUNE_2017 + 0.5),
+    ],
+}
+COMPRESS = {".zst": zstandard.ZstdCompressor().compress, ".bz2": bz2.compress, ".gz": gzip.compress}
+
+
+def test_links_funnel_on_dump_files(tmp_path):
+    for name, lines in FILES.items():
+        data = ("\n".join(lines) + "\n").encode()
+        (tmp_path / name).write_bytes(COMPRESS["." + name.rsplit(".", 1)[1]](data))
+    rules = LinkRules(before=unix_time("2018-01-01"))
+
+    pipeline = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
+    urls = (
+        pipeline
+        | ReadSubmissions([str(tmp_path / "RS_*"), str(tmp_path / "RS_2017-06.zst")])
+        | SelectLinks(rules)
+        | DedupURLs()
+    )
+    expected = [
+        ("https://example.com/a", Provenance(("s1", "s2"), ("news", "science"), 15, 10, JUNE_2017 - 5, "s2")),
+        ("https://blog.example.net/post?a=1&b=2", Provenance(("s8",), ("science",), 5, 5, JUNE_2017, "s8")),
+    ]
+    assert_that(urls, equal_to(expected))
+    result = pipeline.run()
+    result.wait_until_finish()
+
+    counters = {
+        counter.key.metric.name: counter.committed
+        for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]
+    }
+    assert counters == {
+        "dump_files": 3,  # the file matched by two patterns is read once
+        "submission_lines": 10,
+        "submissions_dropped_invalid_json": 1,
+        "submissions_dropped_missing_id": 1,
+        "submissions": 8,
+        "links_dropped_self_post": 1,
+        "links_dropped_reddit_hosted": 1,
+        "links_dropped_low_score": 1,
+        "links_dropped_wikipedia": 1,
+        "links_dropped_after_window": 1,
+        "links_kept": 3,
+        "unique_urls": 2,
+    }
+
+
+def _more_than(n: int):
+    def check(found):
+        if found[0] <= n:
+            raise BeamAssertException(f"expected more than {n} URLs, found {found}")
+
+    return check
+
+
+def test_truncated_dump_keeps_what_was_read_and_counts_it(tmp_path):
+    data = ("\n".join(_line(id=f"t{i}", url=f"https://example.com/{i}") for i in range(200)) + "\n").encode()
+    (tmp_path / "RS_cut.gz").write_bytes(gzip.compress(data)[:-30])
+    pipeline = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
+    urls = pipeline | ReadSubmissions([str(tmp_path / "RS_cut.gz")]) | SelectLinks(LinkRules()) | DedupURLs()
+    counts = urls | beam.combiners.Count.Globally()
+    assert_that(counts, _more_than(150))
+    result = pipeline.run()
+    result.wait_until_finish()
+    truncated = result.metrics().query(MetricsFilter().with_name("dump_files_truncated"))["counters"]
+    assert [counter.committed for counter in truncated] == [1]
