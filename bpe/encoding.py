@@ -88,6 +88,8 @@ class Encoding:
 
         self._decoder: dict[int, bytes] = {token_id: token for token, token_id in vocab.items()}
         for token, token_id in special_tokens.items():
+            if token.encode("utf-8") in vocab:
+                raise ValueError(f"special token {token!r} is also an ordinary token")
             if token_id in self._decoder:
                 raise ValueError(f"special token {token!r} reuses id {token_id}")
             self._decoder[token_id] = token.encode("utf-8")
@@ -199,8 +201,9 @@ class Encoding:
         return ids
 
     def encode_single_token(self, token: str | bytes) -> int:
-        if isinstance(token, str) and token in self._special_tokens:
-            return self._special_tokens[token]
+        special = token.decode("utf-8", "replace") if isinstance(token, bytes) else token
+        if special in self._special_tokens:
+            return self._special_tokens[special]
         key = token.encode("utf-8") if isinstance(token, str) else token
         try:
             return self._vocab[key]

@@ -20,7 +20,7 @@ MERGES_HEADER = "#version: 0.2"
 
 # A token in encoder.json that no byte or merge produces is a special token; it must look like one
 # (`<|endoftext|>`, `<pad>`), otherwise the merges file is most likely truncated.
-_SPECIAL_SHAPE = re.compile(r"<[^<>\s]+>")
+SPECIAL_TOKEN_SHAPE = re.compile(r"<[^<>\s]+>")
 
 
 _PRINTABLE = (*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256))
@@ -133,7 +133,7 @@ def read_vocab_files(directory: str | os.PathLike) -> VocabFiles:
         token = tokens[key]
         if token is not None and token in vocab:
             continue
-        if not _SPECIAL_SHAPE.fullmatch(key):
+        if not SPECIAL_TOKEN_SHAPE.fullmatch(key):
             raise VocabFileError(
                 encoder_path,
                 _json_line(encoder_text, key),

@@ -17,7 +17,8 @@ CHUNKS_PER_WORKER = 16
 
 
 def fork_available() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Fork exists here, and this process may have children (a daemonic pool worker may not)."""
+    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
 
 
 def map_in_forked_workers(
@@ -61,8 +62,10 @@ def map_in_forked_workers(
             results[start:end] = map(encode, texts[start:end])
         _collect(children, bounds, results, cache)
     except BaseException:
-        for process, _ in children:
+        for process, receiver in children:
             process.terminate()
+            process.join()
+            receiver.close()
         raise
     finally:
         if collecting:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import multiprocessing
 import os
+import queue
 import resource
 import sys
 import time
@@ -22,15 +23,18 @@ import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 
 import numpy as np
+import regex
 
 from bpe.corpus import CorpusStats, iter_documents
 from bpe.encoding import ENDOFTEXT, Encoding, replace_surrogates
-from bpe.files import GPT2_BYTE_ORDER
+from bpe.files import GPT2_BYTE_ORDER, SPECIAL_TOKEN_SHAPE
 from bpe.pretokenize import GPT2_PATTERN, Pretokenizer
 
 _BATCH_CHARS = 1 << 22  # text per task sent to a counting worker
+_POLL_SECONDS = 0.5
 _BYTE_TO_ID = bytes.maketrans(bytes(GPT2_BYTE_ORDER), bytes(range(256)))
 
 
@@ -101,6 +105,12 @@ def _check_vocab_size(vocab_size: int, special_tokens: Sequence[str]) -> None:
         )
     if len(set(special_tokens)) != len(special_tokens):
         raise ValueError(f"special tokens repeat: {list(special_tokens)}")
+    for token in special_tokens:
+        if not SPECIAL_TOKEN_SHAPE.fullmatch(token):
+            raise ValueError(
+                f"special token {token!r} must look like <|endoftext|> or <pad>: '<', no spaces, '>' "
+                "(the vocabulary files tell special tokens from ordinary ones by that shape)"
+            )
 
 
 # ---------------------------------------------------------------------- counting
@@ -162,7 +172,12 @@ def _batches(documents: Iterator[str], corpus: CorpusStats, bar) -> Iterator[lis
 
 
 def _count_in_workers(batches: Iterator[list[str]], pattern: str, workers: int) -> Counter:
-    """Workers keep their own tables and send them once at the end; the queue bounds text in flight."""
+    """Workers keep their own tables and send them once at the end; the queue bounds text in flight.
+
+    A worker that raises reports the exception; one that dies (killed for memory, say) is noticed
+    while feeding or collecting, so the caller gets an error instead of waiting forever.
+    """
+    regex.compile(pattern)  # a bad pattern fails here, not in every worker
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     tasks = context.Queue(maxsize=2 * workers)
@@ -173,27 +188,54 @@ def _count_in_workers(batches: Iterator[list[str]], pattern: str, workers: int) 
     ]
     for process in processes:
         process.start()
+    tables: list[dict] = []
     try:
-        for batch in batches:
-            tasks.put(batch)
-        for _ in processes:
-            tasks.put(None)
-        tables = [results.get() for _ in processes]
+        for item in chain(batches, [None] * workers):
+            while True:
+                try:
+                    tasks.put(item, timeout=_POLL_SECONDS)
+                    break
+                except queue.Full:
+                    _poll(processes, results, tables)
+        while len(tables) < workers:
+            _poll(processes, results, tables, wait=_POLL_SECONDS)
     except BaseException:
+        for pending in (tasks, results):
+            pending.cancel_join_thread()  # or exiting would wait on a feeder thread that cannot finish
         for process in processes:
             process.terminate()
+            process.join()
         raise
     for process in processes:
         process.join()
-    failures = [table for table in tables if isinstance(table, BaseException)]
-    if failures:
-        raise failures[0]
     counts = max(tables, key=len)
     for table in tables:
         if table is not counts:
             for piece, count in table.items():
                 counts[piece] = counts.get(piece, 0) + count
     return counts
+
+
+def _poll(processes, results, tables: list[dict], wait: float = 0.0) -> None:
+    """Collect finished tables; raise what a worker reported, or if one died or all left without a table."""
+    try:
+        while True:
+            reported = results.get(timeout=wait) if wait else results.get_nowait()
+            if isinstance(reported, BaseException):
+                raise reported
+            tables.append(reported)
+            wait = 0.0
+    except queue.Empty:
+        pass
+    crashed = [process.exitcode for process in processes if process.exitcode not in (None, 0)]
+    if crashed:
+        raise RuntimeError(f"a counting worker process died (exit code {crashed[0]})")
+    if (
+        len(tables) < len(processes)
+        and all(process.exitcode == 0 for process in processes)
+        and results.empty()
+    ):
+        raise RuntimeError("counting worker processes exited without sending their counts")
 
 
 def _count_worker(pattern: str, tasks, results) -> None:

@@ -37,9 +37,10 @@ def read_submissions(path: str) -> Iterator[Submission]:
     _count("dump_files")
     lines = 0
     try:
-        with decompressing(
-            FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED), path
-        ) as stream:
+        with (
+            FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw,
+            decompressing(raw, path) as stream,
+        ):
             for line in stream:
                 if not line.strip():
                     continue

@@ -229,3 +229,52 @@ def test_cli_train_from_inputs_and_from_counts(tmp_path):
         assert (tmp_path / "v1" / name).read_bytes() == (tmp_path / "v2" / name).read_bytes()
     result = runner.invoke(main, ["bpe", "train", "--vocab-size", "500", "--out", str(tmp_path / "v3")])
     assert result.exit_code != 0 and "either INPUTS" in result.output
+
+
+def _many_small_files(directory: Path, count: int = 40) -> list[Path]:
+    directory.mkdir()
+    texts = _corpus(documents=count)
+    return [_write_jsonl(directory / f"{i:02}.jsonl", [text]) for i, text in enumerate(texts)]
+
+
+def test_a_failing_or_dying_worker_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    import os
+
+    import bpe.train as train_module
+
+    paths = _many_small_files(tmp_path / "docs")
+    monkeypatch.setattr(train_module, "_BATCH_CHARS", 500)  # many batches, so feeding must notice
+
+    def explode(*args, **kwargs):
+        raise ValueError("worker exploded")
+
+    monkeypatch.setattr(train_module, "count_pieces", explode)  # forked workers inherit it
+    with pytest.raises(ValueError, match="worker exploded"):
+        count_pretokens(paths, num_workers=2)
+
+    monkeypatch.setattr(train_module, "count_pieces", lambda *args, **kwargs: os._exit(9))  # as if OOM-killed
+    with pytest.raises(RuntimeError, match="exit code 9"):
+        count_pretokens(paths, num_workers=2)
+    with pytest.raises(regex.error):
+        count_pretokens(paths, pattern="(", num_workers=2)
+
+
+def test_a_bad_file_mid_stream_ends_the_command(tmp_path):
+    import subprocess
+    import sys
+
+    paths = _many_small_files(tmp_path / "docs")
+    (tmp_path / "docs" / "99.jsonl").write_text('{"text": "fine"}\n{broken\n')
+    command = [
+        sys.executable,
+        "-m",
+        "webtext.cli",
+        "bpe",
+        "train",
+        str(tmp_path / "docs"),
+        "--out",
+        str(tmp_path / "v"),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "99.jsonl:2: invalid JSON" in result.stderr
+    assert len(paths) == 40

@@ -48,7 +48,11 @@ def _special_option(value: str):
 
 
 def _read_input(path: str) -> str:
-    data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: SIM115
+    if path == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        with open(path, "rb") as stream:
+            data = stream.read()
     text = data.decode("utf-8", "replace")
     if "\ufffd" in text and b"\xef\xbf\xbd" not in data:
         click.echo(f"warning: {path}: invalid UTF-8 bytes were replaced with U+FFFD", err=True)
@@ -116,8 +120,11 @@ def bpe_decode(vocab: str, file: str, input_format: str, output: str) -> None:
 
     encoding = _load(vocab)
     if input_format == "npy":
-        with click.open_file(file, "rb") as stream:
-            ids = np.load(stream).tolist()
+        try:
+            with click.open_file(file, "rb") as stream:
+                ids = np.load(stream).tolist()
+        except ValueError as error:
+            raise click.ClickException(f"{file}: not a .npy array of token ids ({error})") from None
     else:
         words = _read_input(file).split()
         try:

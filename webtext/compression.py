@@ -9,7 +9,6 @@ import bz2
 import gzip
 import io
 import lzma
-import os
 from typing import BinaryIO
 
 import zstandard
@@ -29,7 +28,8 @@ def strip_compression(name: str) -> str:
 
 
 def decompressing(stream: BinaryIO, name: str) -> BinaryIO:
-    """A decompressing reader over `stream`, chosen by the suffix of `name`; closing it closes `stream`."""
+    """A decompressing reader over `stream`, chosen by the suffix of `name`. The caller closes `stream`
+    (gzip, bz2 and lzma readers leave it open)."""
     if name.endswith(".gz"):
         return gzip.open(stream, "rb")
     if name.endswith(".bz2"):
@@ -42,8 +42,3 @@ def decompressing(stream: BinaryIO, name: str) -> BinaryIO:
         )
         return io.BufferedReader(reader)
     return stream
-
-
-def open_binary(path: str | os.PathLike) -> BinaryIO:
-    """A decompressing binary stream over the file at `path`."""
-    return decompressing(open(path, "rb"), os.fspath(path))  # noqa: SIM115 - the caller closes it
