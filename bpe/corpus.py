@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from webtext.compression import DECOMPRESSION_ERRORS, decompressing, strip_compression
+from webtext.compression import COMPRESSED_SUFFIXES, DECOMPRESSION_ERRORS, decompressing, strip_compression
 
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".rst")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -39,7 +39,11 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     files: list[Path] = []
     for item in map(os.fspath, inputs):
         if os.path.isdir(item):
-            found = [p for p in Path(item).rglob("*") if p.is_file() and not p.name.startswith(".")]
+            found = [
+                p
+                for p in Path(item).rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(item).parts)
+            ]
         elif glob.has_magic(item):
             found = [Path(p) for p in glob.glob(item, recursive=True) if os.path.isfile(p)]
         elif os.path.isfile(item):
@@ -53,6 +57,8 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def detect_format(path: Path) -> str:
+    if path.name.lower().endswith(tuple(f"{s}{c}" for s in PARQUET_SUFFIXES for c in COMPRESSED_SUFFIXES)):
+        raise CorpusError(f"{path}: Parquet compresses its own pages; decompress the file first")
     name = strip_compression(path.name.lower())
     for fmt, suffixes in (("text", TEXT_SUFFIXES), ("jsonl", JSONL_SUFFIXES), ("parquet", PARQUET_SUFFIXES)):
         if name.endswith(suffixes):
@@ -96,8 +102,14 @@ def read_documents(raw: BinaryIO, name: str, fmt: str, text_field: str = "text")
     return reader(raw, name, text_field)
 
 
+class _ReplacedText(str):
+    """Text from a record whose bytes were not valid UTF-8 (replaced with U+FFFD while parsing)."""
+
+
 def decode_document(document: bytes | str) -> tuple[str, bool]:
     """(text, whether invalid UTF-8 was replaced with U+FFFD)."""
+    if isinstance(document, _ReplacedText):
+        return str(document), True
     if isinstance(document, str):
         return document, False
     try:
@@ -120,6 +132,11 @@ def _read_jsonl(raw: BinaryIO, name: str, text_field: str) -> Iterator[str]:
         for number, line in enumerate(stream, start=1):
             if not line.strip():
                 continue
+            replaced = False
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError:
+                line, replaced = line.decode("utf-8", "replace"), True
             try:
                 record = json.loads(line)
             except ValueError as error:
@@ -127,10 +144,11 @@ def _read_jsonl(raw: BinaryIO, name: str, text_field: str) -> Iterator[str]:
             text = record.get(text_field) if isinstance(record, dict) else None
             if not isinstance(text, str):
                 raise CorpusError(f"{name}:{number}: no string field {text_field!r}")
-            yield text
+            yield _ReplacedText(text) if replaced else text
 
 
 def _read_parquet(raw: BinaryIO, name: str, text_field: str) -> Iterator[str]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
@@ -139,5 +157,8 @@ def _read_parquet(raw: BinaryIO, name: str, text_field: str) -> Iterator[str]:
         raise CorpusError(f"{name}: not a readable Parquet file ({error})") from error
     if text_field not in parquet.schema_arrow.names:
         raise CorpusError(f"{name}: no column {text_field!r} (columns: {parquet.schema_arrow.names})")
+    column_type = parquet.schema_arrow.field(text_field).type
+    if not (pa.types.is_string(column_type) or pa.types.is_large_string(column_type)):
+        raise CorpusError(f"{name}: column {text_field!r} holds {column_type}, not text")
     for batch in parquet.iter_batches(columns=[text_field], batch_size=1024):
         yield from (text for text in batch.column(0).to_pylist() if text is not None)

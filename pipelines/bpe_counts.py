@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import PurePosixPath
 
 import apache_beam as beam
+import regex
 from apache_beam.io.fileio import EmptyMatchTreatment, MatchAll, ReadableFile, ReadMatches
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -222,6 +223,10 @@ def run(
     Returns the run's summary, read from its metrics.
     """
     check_inputs(inputs, fmt)
+    try:
+        regex.compile(pattern)
+    except regex.error as error:
+        raise ValueError(f"invalid pre-tokenizer pattern {pattern!r}: {error}") from None
     prefix = FileSystems.join(out, OUTPUT_PREFIX)
     output_glob = f"{prefix}-*{OUTPUT_SUFFIX}"
     if FileSystems.match([output_glob])[0].metadata_list:

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bpe.encoding import _BATCH_IN_PROCESS_CHARS
+
 PROSE = """\
 It was the best of times, it was the worst of times. We've all heard that; they'd say it's true,
 I'm sure you'll agree. Language models are unsupervised multitask learners — GPT-2's paper (2019)
@@ -172,17 +174,19 @@ def test_special_tokens_follow_tiktoken_rules(gpt2, tiktoken_gpt2):
 def test_encode_batch_in_worker_processes_equals_single_encode(gpt2):
     rng = random.Random(3)
     parts = list(TEXTS.values()) + [LONG_PIECES["ascii-letters"][:5000]]
-    texts = ["".join(rng.choices(parts, k=rng.randint(1, 4))) for _ in range(120)]
+    texts = ["".join(rng.choices(parts, k=rng.randint(4, 12))) for _ in range(300)]
     texts.append("doc <|endoftext|> with a special token")
-    assert sum(map(len, texts)) > 1 << 16  # large enough to go to the worker pool
+    assert sum(map(len, texts)) > _BATCH_IN_PROCESS_CHARS  # large enough to fork workers
     expected = [gpt2.encode(text, allowed_special="all") for text in texts]
     assert gpt2.encode_batch(texts, num_workers=2, allowed_special="all") == expected
-    assert gpt2.encode_batch(texts, num_workers=2, allowed_special="all") == expected  # reused pool
+    assert gpt2.encode_batch(texts, num_workers=2, allowed_special="all") == expected  # now warm
     assert gpt2.encode_ordinary_batch(texts[:3], num_workers=1) == [
         gpt2.encode_ordinary(t) for t in texts[:3]
     ]
     with pytest.raises(ValueError, match="disallowed special token"):
         gpt2.encode_batch(texts, num_workers=2)
+    with pytest.raises(ValueError, match="disallowed special token"):  # raised inside a forked worker
+        gpt2.encode_batch(texts[:-1] + texts[-1:] * 200, num_workers=2, disallowed_special={"<|endoftext|>"})
 
 
 def test_encode_batch_brings_the_workers_cache_entries_home(gpt2_dir):

@@ -181,6 +181,9 @@ def test_counts_file_round_trip_gives_the_same_vocabulary(tmp_path):
 def test_bad_input_is_reported_not_fatal_or_silent(tmp_path):
     with pytest.raises(ValueError, match="too small"):
         train_from_counts({"ab": 3}, vocab_size=256)
+    for special in ("[PAD]", "<|end of text|>", "hello"):
+        with pytest.raises(ValueError, match="must look like"):
+            train_from_counts({"ab": 3}, vocab_size=300, special_tokens=(special,))
     with pytest.raises(CorpusError, match="missing.txt: no such file"):
         train([tmp_path / "missing.txt"], vocab_size=300)
     (tmp_path / "data.bin").write_bytes(b"x")
@@ -278,3 +281,31 @@ def test_a_bad_file_mid_stream_ends_the_command(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "99.jsonl:2: invalid JSON" in result.stderr
     assert len(paths) == 40
+
+
+def test_custom_pattern_reaches_every_format(tmp_path):
+    from tokenizers import Tokenizer
+
+    digits_apart = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+    texts = [f"Order {n} shipped {n * 7} items in {n % 12} boxes." for n in range(1000, 1400)]
+    path = _write_jsonl(tmp_path / "docs.jsonl", texts)
+    result = CliRunner().invoke(
+        main,
+        [
+            "bpe",
+            "train",
+            str(path),
+            "--vocab-size",
+            "400",
+            "--pattern",
+            digits_apart,
+            "--out",
+            str(tmp_path / "v"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    ours = bpe.load(tmp_path / "v", pat_str=digits_apart)
+    hf = Tokenizer.from_file(str(tmp_path / "v" / "tokenizer.json"))
+    text = "Order 12345 shipped 99 items."
+    assert ours.encode(text) == hf.encode(text).ids
+    assert all(len(ours.decode_single_token_bytes(i).strip(b" ")) <= 1 for i in ours.encode("12345"))

@@ -37,6 +37,8 @@ def test_jsonl_in_every_compression(tmp_path, suffix):
 def test_text_parquet_directories_and_globs(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.txt").write_text("whole file\n\nis one document")
+    (tmp_path / "sub" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "sub" / ".ipynb_checkpoints" / "a.txt").write_text("a hidden copy")
     pq.write_table(
         pa.table({"text": ["row 1", None, "row 2"], "id": [1, 2, 3]}), tmp_path / "sub" / "b.parquet"
     )
@@ -50,9 +52,11 @@ def test_text_parquet_directories_and_globs(tmp_path):
 
 def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
     (tmp_path / "bad.txt").write_bytes(b"caf\xe9 au lait")
+    (tmp_path / "bad.jsonl").write_bytes(b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
     stats = CorpusStats()
-    assert list(iter_documents([tmp_path / "bad.txt"], stats=stats)) == ["caf\ufffd au lait"]
-    assert stats.documents_with_replaced_bytes == 1
+    found = list(iter_documents([tmp_path / "bad.txt", tmp_path / "bad.jsonl"], stats=stats))
+    assert found == ["caf\ufffd au lait", "ok", "caf\ufffd"]
+    assert stats.documents_with_replaced_bytes == 2
 
 
 def test_errors_name_path_and_line(tmp_path):
@@ -73,6 +77,12 @@ def test_errors_name_path_and_line(tmp_path):
     (tmp_path / "x.parquet").write_bytes(b"not parquet")
     with pytest.raises(CorpusError, match="x.parquet: not a readable Parquet file"):
         list(iter_documents([tmp_path / "x.parquet"]))
+    pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "numbers.parquet")
+    with pytest.raises(CorpusError, match="numbers.parquet: column 'text' holds int64, not text"):
+        list(iter_documents([tmp_path / "numbers.parquet"]))
+    (tmp_path / "y.parquet.gz").write_bytes(b"x")
+    with pytest.raises(CorpusError, match="y.parquet.gz: Parquet compresses its own pages"):
+        list(iter_documents([tmp_path / "y.parquet.gz"]))
     (tmp_path / "x.zst").write_bytes(b"garbage")
     with pytest.raises(CorpusError, match="x.zst: unknown format"):
         list(iter_documents([tmp_path / "x.zst"]))

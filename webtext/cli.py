@@ -234,6 +234,11 @@ def bpe_count(
 )
 @click.option("--workers", type=int, default=None, help="Counting processes (default: one per core).")
 @click.option("--name", default=None, help="Name of the encoding (default: the output directory's name).")
+@click.option(
+    "--pattern",
+    default=None,
+    help="Pre-tokenizer regex (default: GPT-2's; with --counts, the one they used).",
+)
 def bpe_train(
     inputs,
     out,
@@ -246,6 +251,7 @@ def bpe_train(
     input_format,
     workers,
     name,
+    pattern,
 ) -> None:
     """Train a byte-level BPE vocabulary on INPUTS (text, JSONL, Parquet shards; files, directories, globs).
 
@@ -256,8 +262,11 @@ def bpe_train(
     import warnings
     from pathlib import Path
 
+    import regex
+
     from bpe.corpus import CorpusError
     from bpe.counts import read_counts, write_counts
+    from bpe.pretokenize import GPT2_PATTERN
     from bpe.train import TrainStats, count_pretokens, train_from_counts
 
     if bool(inputs) == bool(counts_paths):
@@ -270,6 +279,7 @@ def bpe_train(
         else:
             counts = count_pretokens(
                 inputs,
+                pattern=pattern or GPT2_PATTERN,
                 text_field=text_field,
                 fmt=input_format,
                 num_workers=workers,
@@ -285,11 +295,12 @@ def bpe_train(
                 vocab_size,
                 special_tokens=special_tokens,
                 min_frequency=min_frequency,
+                pattern=pattern or GPT2_PATTERN,
                 name=name or Path(out).name,
                 progress=True,
                 stats=stats,
             )
-    except (CorpusError, ValueError) as error:
+    except (CorpusError, ValueError, regex.error) as error:
         raise click.ClickException(str(error)) from None
     encoding.save(out)
     summary = stats.as_dict()
