@@ -10,7 +10,7 @@ funnel and its reasons can be read back from the pipeline's metrics.
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.io.fileio import EmptyMatchTreatment, MatchAll
@@ -55,11 +55,22 @@ def read_submissions(path: str) -> Iterator[Submission]:
     _count("submission_lines", lines)
 
 
-class ReadSubmissions(beam.PTransform):
-    """Pushshift dump files (NDJSON, plain or .zst/.xz/.bz2/.gz) -> Submission.
+def latest_copy(submission_id: str, copies: Iterable[Submission]) -> Submission:
+    """One submission seen in several dumps (re-crawls, overlapping files): its highest score wins,
+    then the most complete record, so provenance sums count it once and the choice never varies."""
+    copies = list(copies)
+    if len(copies) > 1:
+        _count("submissions_dropped_duplicate", len(copies) - 1)
+    return max(
+        copies, key=lambda s: (s.score, s.over_18, s.is_self, s.subreddit, s.url, s.title, s.created_utc)
+    )
 
-    Compressed files cannot be split, so each is read whole by one worker; the reshuffle after it
-    spreads the submissions over all workers for the steps that follow.
+
+class ReadSubmissions(beam.PTransform):
+    """Pushshift dump files (NDJSON, plain or .zst/.xz/.bz2/.gz) -> Submission, one per id.
+
+    Compressed files cannot be split, so each is read whole by one worker; grouping by id (which
+    also drops repeated submissions) spreads them over all workers for the steps that follow.
     """
 
     def __init__(self, patterns: Sequence[str]):
@@ -74,7 +85,9 @@ class ReadSubmissions(beam.PTransform):
             | "Paths" >> beam.Map(operator.attrgetter("path"))
             | "Deduplicate" >> beam.Distinct()
             | "Read" >> beam.FlatMap(read_submissions)
-            | "Spread" >> beam.Reshuffle()
+            | "ById" >> beam.WithKeys(operator.attrgetter("id"))
+            | "Group" >> beam.GroupByKey()
+            | "OnePerId" >> beam.MapTuple(latest_copy)
         )
 
 

@@ -53,6 +53,7 @@ FILES = {
     "RS_2018-01.gz": [
         _line(id="s7", url="https://example.org/late", created_utc=float(unix_time("2018-01-02"))),
         _line(id="s8", url="https://blog.example.net/post?b=2&amp;a=1", created_utc=JUNE_2017 + 0.5),
+        _line(id="s1", url="https://Example.com/a?utm_source=reddit", score=4),  # the same submission again
     ],
 }
 COMPRESS = {".zst": zstandard.ZstdCompressor().compress, ".bz2": bz2.compress, ".gz": gzip.compress}
@@ -85,7 +86,8 @@ def test_links_funnel_on_dump_files(tmp_path):
     }
     assert counters == {
         "dump_files": 3,  # the file matched by two patterns is read once
-        "submission_lines": 10,
+        "submission_lines": 11,
+        "submissions_dropped_duplicate": 1,
         "submissions_dropped_invalid_json": 1,
         "submissions_dropped_missing_id": 1,
         "submissions": 8,
