@@ -89,7 +89,7 @@ def iter_documents(
                     text, replaced = decode_document(document)
                     stats.documents += 1
                     stats.documents_with_replaced_bytes += replaced
-                    stats.bytes += len(document) if isinstance(document, bytes) else _utf8_size(text)
+                    stats.bytes += document_bytes(document)
                     yield text
         except DECOMPRESSION_ERRORS as error:
             raise CorpusError(f"{path}: cannot read ({type(error).__name__}: {error})") from error
@@ -118,8 +118,11 @@ def decode_document(document: bytes | str) -> tuple[str, bool]:
         return document.decode("utf-8", "replace"), True
 
 
-def _utf8_size(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
+def document_bytes(document: bytes | str) -> int:
+    """Size of a document as stored: its bytes, or its text's UTF-8 length (lone surrogates included)."""
+    if isinstance(document, bytes):
+        return len(document)
+    return len(document.encode("utf-8", "surrogatepass"))
 
 
 def _read_text(raw: BinaryIO, name: str, text_field: str) -> Iterator[bytes]:

@@ -57,13 +57,6 @@ def read_counts(inputs: Sequence[str | os.PathLike]) -> dict[str, int]:
             table = pq.read_table(path, columns=list(COUNTS_SCHEMA_FIELDS))
         except Exception as error:  # pyarrow raises several types for a bad file or missing columns
             raise CorpusError(f"{path}: not a counts file with columns piece, count ({error})") from None
-        pieces = table.column("piece").to_pylist()
-        counts = table.column("count").to_pylist()
-        if not totals:
-            totals = dict(zip(pieces, counts))
-            if len(totals) == len(pieces):
-                continue
-            totals = {}
-        for piece, count in zip(pieces, counts):
+        for piece, count in zip(table.column("piece").to_pylist(), table.column("count").to_pylist()):
             totals[piece] = totals.get(piece, 0) + count
     return totals

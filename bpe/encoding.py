@@ -148,21 +148,26 @@ class Encoding:
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encode text, treating special-token text as ordinary text."""
-        cache = self._cache
-        if len(cache) > self.cache_size:
-            cache.clear()
+        self._bound_cache()
         # New cache entries are acyclic tuples: collector passes over a large heap would only slow the
         # first pass over new text, so the collector waits until the call returns.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return list(chain.from_iterable(map(cache.__getitem__, self._pretokenizer.findall(text))))
+            return self._encode_pieces(text)
         except UnicodeEncodeError:
-            text = replace_surrogates(text)
-            return list(chain.from_iterable(map(cache.__getitem__, self._pretokenizer.findall(text))))
+            return self._encode_pieces(replace_surrogates(text))
         finally:
             if collecting:
                 gc.enable()
+
+    def _encode_pieces(self, text: str) -> list[int]:
+        """Pre-tokenize and look every piece up; a miss runs BPE (the cache's `__missing__`), in C."""
+        return list(chain.from_iterable(map(self._cache.__getitem__, self._pretokenizer.findall(text))))
+
+    def _bound_cache(self) -> None:
+        if len(self._cache) > self.cache_size:
+            self._cache.clear()
 
     def encode(
         self,
@@ -241,8 +246,7 @@ class Encoding:
         workers = min(num_workers or os.cpu_count() or 1, len(texts))
         if workers <= 1 or sum(map(len, texts)) < _BATCH_IN_PROCESS_CHARS or not fork_available():
             return list(map(encode, texts))
-        if len(self._cache) > self.cache_size:
-            self._cache.clear()
+        self._bound_cache()  # the workers inherit the cache: no point copying an overfull one
         typecode = "H" if self.n_vocab <= 1 << 16 else "I"
         return map_in_forked_workers(encode, texts, workers, typecode=typecode, cache=self._cache)
 

@@ -12,14 +12,13 @@ Documents are the unit, as in bpe/corpus.py: undecodable bytes become U+FFFD and
 
 from __future__ import annotations
 
-import operator
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import PurePosixPath
 
 import apache_beam as beam
 import regex
-from apache_beam.io.fileio import EmptyMatchTreatment, MatchAll, ReadableFile, ReadMatches
+from apache_beam.io.fileio import ReadableFile, ReadMatches
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics, MetricsFilter
@@ -27,11 +26,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
-from bpe.corpus import FORMATS, CorpusError, decode_document, detect_format, read_documents
+from bpe.corpus import FORMATS, CorpusError, decode_document, detect_format, document_bytes, read_documents
 from bpe.counts import counts_schema
 from bpe.encoding import replace_surrogates
 from bpe.pretokenize import GPT2_PATTERN, Pretokenizer
 from bpe.train import count_pieces
+from pipelines.files import MatchPaths
 from webtext.compression import DECOMPRESSION_ERRORS
 
 METRICS_NAMESPACE = "bpe_counts"
@@ -91,15 +91,12 @@ def count_document(document: bytes | str) -> str:
     text, replaced = decode_document(document)
     _documents.inc()
     _replaced.inc(int(replaced))
-    if isinstance(document, bytes):
-        _bytes.inc(len(document))
-        return text
+    _bytes.inc(document_bytes(document))
     try:
-        _bytes.inc(len(text.encode("utf-8")))
-        return text
+        text.encode("utf-8")
     except UnicodeEncodeError:
-        _bytes.inc(len(text.encode("utf-8", "surrogatepass")))
         return replace_surrogates(text)
+    return text
 
 
 class ReadDocuments(beam.PTransform):
@@ -114,11 +111,7 @@ class ReadDocuments(beam.PTransform):
     def expand(self, pipeline: beam.pvalue.PBegin) -> beam.PCollection[str]:
         return (
             pipeline
-            | "Patterns" >> beam.Create(self.inputs)
-            | "Match" >> MatchAll(EmptyMatchTreatment.DISALLOW)
-            | "Paths" >> beam.Map(operator.attrgetter("path"))
-            # A shuffle, so the files spread over the workers instead of staying with the one that matched them.
-            | "Deduplicate" >> beam.Distinct()
+            | "Files" >> MatchPaths(self.inputs)
             | "Open" >> ReadMatches()
             | "Read" >> beam.FlatMap(read_file, text_field=self.text_field, fmt=self.fmt)
         )

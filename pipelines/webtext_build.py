@@ -13,11 +13,11 @@ import operator
 from collections.abc import Iterable, Iterator, Sequence
 
 import apache_beam as beam
-from apache_beam.io.fileio import EmptyMatchTreatment, MatchAll
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics
 
+from pipelines.files import MatchPaths
 from webtext.compression import DECOMPRESSION_ERRORS, decompressing
 from webtext.links import LinkRules, Provenance, canonical_url, rejection
 from webtext.submissions import Submission, parse_submission
@@ -80,10 +80,7 @@ class ReadSubmissions(beam.PTransform):
     def expand(self, pipeline: beam.pvalue.PBegin) -> beam.PCollection[Submission]:
         return (
             pipeline
-            | "Patterns" >> beam.Create(self.patterns)
-            | "Match" >> MatchAll(EmptyMatchTreatment.DISALLOW)
-            | "Paths" >> beam.Map(operator.attrgetter("path"))
-            | "Deduplicate" >> beam.Distinct()
+            | "Files" >> MatchPaths(self.patterns)
             | "Read" >> beam.FlatMap(read_submissions)
             | "ById" >> beam.WithKeys(operator.attrgetter("id"))
             | "Group" >> beam.GroupByKey()

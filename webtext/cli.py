@@ -32,6 +32,21 @@ def _vocab_option(function):
     )(function)
 
 
+def _document_options(function):
+    """--text-field and --format, for every command that reads documents (bpe.corpus's formats)."""
+    function = click.option(
+        "--format",
+        "input_format",
+        type=click.Choice(["auto", "text", "jsonl", "parquet"]),
+        default="auto",
+        show_default=True,
+        help="auto: by suffix (.txt/.md/.rst, .jsonl/.ndjson[.gz|.zst|.xz|.bz2], .parquet).",
+    )(function)
+    return click.option(
+        "--text-field", default="text", show_default=True, help="JSONL field / Parquet column with the text."
+    )(function)
+
+
 def _load(vocab: str):
     import bpe
 
@@ -142,17 +157,7 @@ def bpe_decode(vocab: str, file: str, input_format: str, output: str) -> None:
 @bpe_group.command("count")
 @_vocab_option
 @click.argument("inputs", nargs=-1, required=True)
-@click.option(
-    "--text-field", default="text", show_default=True, help="JSONL field / Parquet column with the text."
-)
-@click.option(
-    "--format",
-    "input_format",
-    type=click.Choice(["auto", "text", "jsonl", "parquet"]),
-    default="auto",
-    show_default=True,
-    help="auto: by suffix (.txt/.md/.rst, .jsonl/.ndjson[.gz|.zst|.xz|.bz2], .parquet).",
-)
+@_document_options
 @click.option("--workers", type=int, default=None, help="Encoding processes (default: one per core).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def bpe_count(
@@ -222,16 +227,7 @@ def bpe_count(
 )
 @click.option("--counts", "counts_paths", multiple=True, help="Pre-token counts (Parquet) instead of INPUTS.")
 @click.option("--save-counts", type=click.Path(dir_okay=False), help="Also write the pre-token counts here.")
-@click.option(
-    "--text-field", default="text", show_default=True, help="JSONL field / Parquet column with the text."
-)
-@click.option(
-    "--format",
-    "input_format",
-    type=click.Choice(["auto", "text", "jsonl", "parquet"]),
-    default="auto",
-    show_default=True,
-)
+@_document_options
 @click.option("--workers", type=int, default=None, help="Counting processes (default: one per core).")
 @click.option("--name", default=None, help="Name of the encoding (default: the output directory's name).")
 @click.option(
@@ -325,17 +321,7 @@ def bpe_train(
 @click.option(
     "--out", required=True, help="Directory for counts-*.parquet (local or any Beam filesystem, e.g. gs://)."
 )
-@click.option(
-    "--text-field", default="text", show_default=True, help="JSONL field / Parquet column with the text."
-)
-@click.option(
-    "--format",
-    "input_format",
-    type=click.Choice(["auto", "text", "jsonl", "parquet"]),
-    default="auto",
-    show_default=True,
-    help="auto: by suffix (.txt/.md/.rst, .jsonl/.ndjson[.gz|.zst|.xz|.bz2], .parquet).",
-)
+@_document_options
 @click.option("--shards", default=0, show_default=True, help="Output files; 0 lets the runner choose.")
 @click.option("--pattern", default=None, help="Pre-tokenizer regex (default: GPT-2's).")
 def bpe_count_pretokens(inputs, out, text_field, input_format, shards, pattern) -> None:
