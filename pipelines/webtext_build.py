@@ -1,28 +1,48 @@
 """The WebText pipeline on Apache Beam, step by step as the paper describes it.
 
-    ReadSubmissions | SelectLinks | DedupURLs | ...
+    ReadSubmissions | SelectLinks | DedupURLs | Fetch (live or ReplayWarc) | Extract | Filter
+        | ExactDedup | WriteShards
 
 Each step is a composite transform over plain functions from `webtext/`, which are tested without
 Beam. Every dropped line, link or document is a Beam counter named `<stage>_dropped_<reason>`, so the
-funnel and its reasons can be read back from the pipeline's metrics.
+funnel and its reasons can be read back from the pipeline's metrics; dropped documents also go to a
+side output (`Dropped`) that `run` can write out.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import operator
+import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 
 import apache_beam as beam
+import trafilatura
+from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics.metric import Metrics
+from apache_beam.metrics.metric import Metrics, MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.window import GlobalWindows
 
 from pipelines.files import MatchPaths
 from webtext.compression import DECOMPRESSION_ERRORS, decompressing
+from webtext.extract import ExtractConfig, Extractor
+from webtext.fetch import Crawler, FetchConfig, Fetcher, Page, host_key, page_rejection
+from webtext.filters import FilterRules, filter_rejection, normalized_text_hash
 from webtext.links import LinkRules, Provenance, canonical_url, rejection
+from webtext.shards import SHARD_GLOB, Document, shard_name, shard_of, shard_table, write_table
+from webtext.stats import build_stats
 from webtext.submissions import Submission, parse_submission
+from webtext.warc import WarcPageWriter, read_pages
 
 METRICS_NAMESPACE = "webtext"
+STATS_FILE = "stats.json"
+NOT_IN_WARC = "not_in_warc"
+EXTRACTOR = f"trafilatura {trafilatura.__version__}"
 
 
 def _count(name: str, value: int = 1) -> None:
@@ -151,3 +171,430 @@ class DedupURLs(beam.PTransform):
         self, links: beam.PCollection[tuple[str, Provenance]]
     ) -> beam.PCollection[tuple[str, Provenance]]:
         return links | "Merge" >> beam.CombinePerKey(MergeProvenance()) | "Count" >> beam.Map(count_unique)
+
+
+# ---------------------------------------------------------------------- dropped documents
+
+DROPPED = "dropped"
+"""The tag of every document step's side output of `Dropped` records."""
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A URL or document that left the pipeline, and why."""
+
+    url: str
+    stage: str
+    reason: str
+    duplicate_of: str | None = None
+    """For deduplication: the id of the document that was kept instead."""
+
+    def as_json(self) -> str:
+        return json.dumps({key: value for key, value in asdict(self).items() if value is not None})
+
+
+def _drop(url: str, stage: str, reason: str, duplicate_of: str | None = None) -> beam.pvalue.TaggedOutput:
+    _count(f"{stage}_dropped_{reason}")
+    return beam.pvalue.TaggedOutput(DROPPED, Dropped(url, stage, reason, duplicate_of))
+
+
+def _with_dropped(step: beam.PTransform, label: str, items: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+    return items | label >> step.with_outputs(DROPPED, main="kept")
+
+
+# ---------------------------------------------------------------------- Fetch
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A page fetched for a kept URL, with the Reddit provenance of that URL."""
+
+    url: str
+    provenance: Provenance
+    page: Page
+    source: str
+    """"live" or "warc"."""
+
+
+def _fetched_or_dropped(url: str, provenance: Provenance, outcome: Page | str, source: str):
+    if isinstance(outcome, str):
+        return _drop(url, "fetch", outcome)
+    _count("pages_fetched")
+    return Fetched(url, provenance, outcome, source)
+
+
+class FetchHostsFn(beam.DoFn):
+    """(host, links) -> Fetched | Dropped, many hosts in flight at once on a thread pool.
+
+    The hosts of a bundle are queued on the `Crawler` as they arrive and their pages emitted as they
+    finish; what is still in flight when the bundle ends is emitted by `finish_bundle`.
+    """
+
+    def __init__(self, config: FetchConfig, threads: int):
+        self.config = config
+        self.threads = threads
+
+    def setup(self) -> None:
+        self._fetcher = Fetcher(self.config)
+        self._crawler = Crawler(self._fetcher, threads=self.threads)
+
+    def process(self, element: tuple[str, Iterable[tuple[str, Provenance]]]):
+        host, links = element
+        self._crawler.submit(host, list(links))
+        for url, provenance, outcome in self._crawler.ready():
+            yield _fetched_or_dropped(url, provenance, outcome, "live")
+
+    def finish_bundle(self):
+        for url, provenance, outcome in self._crawler.drain():
+            output = _fetched_or_dropped(url, provenance, outcome, "live")
+            if isinstance(output, beam.pvalue.TaggedOutput):
+                yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+            else:
+                yield GlobalWindows.windowed_value(output)
+
+    def teardown(self) -> None:
+        self._crawler.close()
+        self._fetcher.close()
+
+
+class FetchLive(beam.PTransform):
+    """(URL, Provenance) -> Fetched over HTTP, politely: URLs are grouped by host before fetching."""
+
+    def __init__(self, config: FetchConfig, threads: int = 32):
+        super().__init__()
+        self.config = config
+        self.threads = threads
+
+    def expand(self, urls: beam.PCollection[tuple[str, Provenance]]) -> beam.pvalue.DoOutputsTuple:
+        by_host = (
+            urls
+            | "ByHost" >> beam.Map(lambda item: (host_key(item[0]), item))
+            | "GroupByHost" >> beam.GroupByKey()
+        )
+        return _with_dropped(beam.ParDo(FetchHostsFn(self.config, self.threads)), "Fetch", by_host)
+
+
+def read_warc(path: str) -> Iterator[tuple[str, Page]]:
+    """(canonical URL asked for, Page) for every response in one WARC file; bad records counted."""
+    _count("warc_files")
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+        for item in read_pages(stream, path):
+            if isinstance(item, str):
+                _count(f"warc_dropped_{item}")
+                continue
+            url = canonical_url(item.url)
+            if url is None:
+                _count("warc_dropped_invalid_url")
+                continue
+            _count("warc_records")
+            yield url, item
+
+
+def _newest(pages: Iterable[Page]) -> Page | None:
+    """A URL crawled more than once: the newest successful response, the choice independent of order."""
+    return max(
+        pages,
+        key=lambda page: (200 <= page.status < 300, page.fetched_at, page.final_url, page.body),
+        default=None,
+    )
+
+
+def replay(element: tuple[str, dict[str, list]]):
+    url, joined = element
+    pages = joined["pages"]
+    if not joined["links"]:
+        _count("warc_records_unused", len(list(pages)))
+        return
+    (provenance,) = joined["links"]
+    page = _newest(pages)
+    outcome = NOT_IN_WARC if page is None else page_rejection(page) or page
+    yield _fetched_or_dropped(url, provenance, outcome, "warc")
+
+
+class ReplayWarc(beam.PTransform):
+    """(URL, Provenance) -> Fetched from WARC files (a Common Crawl extract or an earlier crawl), joined
+    on the canonical URL; a kept URL with no response in them is dropped as `not_in_warc`."""
+
+    def __init__(self, patterns: Sequence[str]):
+        super().__init__()
+        self.patterns = list(patterns)
+
+    def expand(self, urls: beam.PCollection[tuple[str, Provenance]]) -> beam.pvalue.DoOutputsTuple:
+        pages = (
+            urls.pipeline | "WarcFiles" >> MatchPaths(self.patterns) | "ReadWarc" >> beam.FlatMap(read_warc)
+        )
+        joined = {"links": urls, "pages": pages} | "JoinOnUrl" >> beam.CoGroupByKey()
+        return _with_dropped(beam.FlatMap(replay), "Replay", joined)
+
+
+class WarcSink(fileio.FileSink):
+    """Fetched pages -> one WARC file per writer, for rerunning extraction without refetching."""
+
+    def create_metadata(self, destination: str, full_file_name: str) -> fileio.FileMetadata:
+        return fileio.FileMetadata(
+            "application/warc", CompressionTypes.UNCOMPRESSED
+        )  # records gzip themselves
+
+    def open(self, fh) -> None:
+        self._writer = WarcPageWriter(fh)
+
+    def write(self, record: Fetched) -> None:
+        self._writer.write(record.page)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+
+class SaveWarc(beam.PTransform):
+    def __init__(self, directory: str):
+        super().__init__()
+        self.directory = directory
+
+    def expand(self, fetched: beam.PCollection[Fetched]):
+        return fetched | "WriteWarc" >> fileio.WriteToFiles(
+            self.directory,
+            file_naming=fileio.default_file_naming("crawl", ".warc.gz"),
+            sink=lambda destination: WarcSink(),
+        )
+
+
+# ---------------------------------------------------------------------- Extract
+
+
+class ExtractFn(beam.DoFn):
+    """Fetched -> Document with trafilatura, in a child process that is killed past the time limit."""
+
+    def __init__(self, config: ExtractConfig):
+        self.config = config
+
+    def setup(self) -> None:
+        self._extractor = Extractor(self.config)
+
+    def process(self, fetched: Fetched):
+        page = fetched.page
+        result = self._extractor.extract(page.body, page.charset, page.final_url)
+        if isinstance(result, str):
+            yield _drop(fetched.url, "extract", result)
+            return
+        _count("documents_extracted")
+        yield Document.from_page(
+            fetched.url,
+            fetched.provenance,
+            page,
+            fetched.source,
+            text=result.text,
+            title=result.title,
+            charset=result.charset,
+            published=result.date,
+            author=result.author,
+            sitename=result.sitename,
+            description=result.description,
+            extractor=EXTRACTOR,
+        )
+
+    def teardown(self) -> None:
+        self._extractor.close()
+
+
+class Extract(beam.PTransform):
+    def __init__(self, config: ExtractConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, fetched: beam.PCollection[Fetched]) -> beam.pvalue.DoOutputsTuple:
+        return _with_dropped(beam.ParDo(ExtractFn(self.config)), "Extract", fetched)
+
+
+# ---------------------------------------------------------------------- Filter
+
+
+def filter_document(document: Document, rules: FilterRules):
+    """The document with its language and text hash, or dropped with the first rule it fails."""
+    verdict = filter_rejection(document.text, rules)
+    if verdict.reason is not None:
+        yield _drop(document.canonical_url, "filter", verdict.reason)
+        return
+    _count("documents_passed_filters")
+    yield replace(
+        document,
+        language=verdict.language,
+        language_score=verdict.language_score,
+        words=verdict.words,
+        text_hash=normalized_text_hash(document.text),
+    )
+
+
+class Filter(beam.PTransform):
+    def __init__(self, rules: FilterRules):
+        super().__init__()
+        self.rules = rules
+
+    def expand(self, documents: beam.PCollection[Document]) -> beam.pvalue.DoOutputsTuple:
+        return _with_dropped(beam.FlatMap(filter_document, rules=self.rules), "Filter", documents)
+
+
+# ---------------------------------------------------------------------- ExactDedup
+
+
+def keep_first(text_hash: str, copies: Iterable[Document]):
+    """One document per normalized text: the highest score, then the earliest submission, wins.
+
+    Two passes over the group (Beam iterables can be re-read) so a huge group is never held in memory.
+    """
+    winner = min(copies, key=Document.rank)
+    duplicates = 0
+    for copy in copies:
+        if copy.canonical_url != winner.canonical_url:
+            duplicates += 1
+            yield _drop(copy.canonical_url, "dedup", "exact_duplicate", duplicate_of=winner.id)
+    _count("documents_unique")
+    yield replace(winner, exact_duplicates=duplicates)
+
+
+class ExactDedup(beam.PTransform):
+    def expand(self, documents: beam.PCollection[Document]) -> beam.pvalue.DoOutputsTuple:
+        grouped = (
+            documents
+            | "ByTextHash" >> beam.WithKeys(operator.attrgetter("text_hash"))
+            | "GroupByText" >> beam.GroupByKey()
+        )
+        return _with_dropped(beam.FlatMapTuple(keep_first), "KeepFirst", grouped)
+
+
+# ---------------------------------------------------------------------- WriteShards
+
+
+def shard_count(text_bytes: int, num_shards: int, shard_bytes: int) -> int:
+    """`num_shards` if given, else as many as keep each shard's text near `shard_bytes`."""
+    return num_shards or max(1, math.ceil(text_bytes / shard_bytes))
+
+
+def write_shard(shard: tuple[int, Iterable[Document]], directory: str, count: int) -> str:
+    """Writes one shard under a temporary name and renames it, so no partial shard is ever visible."""
+    index, documents = shard
+    final = FileSystems.join(directory, shard_name(index, count))
+    temporary = FileSystems.join(directory, f".{shard_name(index, count)}.{uuid.uuid4().hex}.tmp")
+    table = shard_table(documents)
+    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+        write_table(table, stream)
+    if FileSystems.exists(final):  # a retried bundle rewrites the same content
+        FileSystems.delete([final])
+    FileSystems.rename([temporary], [final])
+    _count("shards_written")
+    _count("documents_written", table.num_rows)
+    return final
+
+
+class WriteShards(beam.PTransform):
+    """Document -> `documents-SSSSS-of-NNNNN.parquet`; a document's shard is a hash of its id, so the
+    shards' contents are the same on every run and runner."""
+
+    def __init__(self, directory: str, num_shards: int = 0, shard_bytes: int = 256 << 20):
+        super().__init__()
+        self.directory = directory
+        self.num_shards = num_shards
+        self.shard_bytes = shard_bytes
+
+    def expand(self, documents: beam.PCollection[Document]) -> beam.PCollection[str]:
+        count = beam.pvalue.AsSingleton(
+            documents
+            | "TextBytes" >> beam.Map(lambda document: len(document.text.encode("utf-8", "surrogatepass")))
+            | "Total" >> beam.CombineGlobally(sum)
+            | "ShardCount" >> beam.Map(shard_count, self.num_shards, self.shard_bytes)
+        )
+        return (
+            documents
+            | "ToShard" >> beam.Map(lambda document, n: (shard_of(document.id, n), document), count)
+            | "GroupByShard" >> beam.GroupByKey()
+            | "Write" >> beam.Map(write_shard, self.directory, count)
+        )
+
+
+# ---------------------------------------------------------------------- the whole build
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything `webtext build` can be told; each rule's defaults are the paper's or documented."""
+
+    submissions: tuple[str, ...]
+    out: str
+    warc: tuple[str, ...] = ()
+    """Replay pages from these WARC patterns; empty: fetch live."""
+    links: LinkRules = field(default_factory=LinkRules)
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    fetch_threads: int = 32
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    filters: FilterRules = field(default_factory=FilterRules)
+    num_shards: int = 0
+    shard_bytes: int = 256 << 20
+    save_warc: bool = False
+    write_dropped: bool = False
+
+
+def build(pipeline: beam.Pipeline, config: BuildConfig) -> None:
+    """The paper's method section as a Beam graph."""
+    urls = (
+        pipeline
+        | "ReadSubmissions" >> ReadSubmissions(config.submissions)
+        | "SelectLinks" >> SelectLinks(config.links)
+        | "DedupURLs" >> DedupURLs()
+    )
+    if config.warc:
+        fetched = urls | "ReplayWarc" >> ReplayWarc(config.warc)
+    else:
+        fetched = urls | "Fetch" >> FetchLive(config.fetch, config.fetch_threads)
+        if config.save_warc:
+            fetched.kept | "SaveWarc" >> SaveWarc(FileSystems.join(config.out, "warc"))
+    extracted = fetched.kept | "Extract" >> Extract(config.extract)
+    filtered = extracted.kept | "Filter" >> Filter(config.filters)
+    unique = filtered.kept | "ExactDedup" >> ExactDedup()
+    unique.kept | "WriteShards" >> WriteShards(config.out, config.num_shards, config.shard_bytes)
+    if config.write_dropped:
+        (
+            (fetched.dropped, extracted.dropped, filtered.dropped, unique.dropped)
+            | "AllDropped" >> beam.Flatten()
+            | "DroppedJson" >> beam.Map(Dropped.as_json)
+            | "WriteDropped"
+            >> beam.io.WriteToText(FileSystems.join(config.out, "dropped", "dropped"), ".jsonl.gz")
+        )
+
+
+def existing_outputs(out: str) -> list[str]:
+    return [
+        metadata.path
+        for result in FileSystems.match(
+            [FileSystems.join(out, SHARD_GLOB), FileSystems.join(out, STATS_FILE)]
+        )
+        for metadata in result.metadata_list
+    ]
+
+
+def run(config: BuildConfig, pipeline_args: Sequence[str] = ()) -> dict:
+    """Build the corpus into `config.out`; returns the stats also written to `out/stats.json`."""
+    stale = existing_outputs(config.out)
+    if stale:
+        # Shards of an earlier run with another shard count would mix with this run's.
+        raise FileExistsError(f"{config.out}: already holds a build ({stale[0]}); use an empty directory")
+    started = time.time()
+    pipeline = beam.Pipeline(options=PipelineOptions(list(pipeline_args)))
+    build(pipeline, config)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters: dict[str, int] = {}
+    for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + value
+    shards = sorted(
+        metadata.path
+        for metadata in FileSystems.match([FileSystems.join(config.out, SHARD_GLOB)])[0].metadata_list
+    )
+    stats = build_stats(
+        counters,
+        shards=[path.rsplit("/", 1)[-1] for path in shards],
+        seconds=round(time.time() - started, 1),
+        source="warc" if config.warc else "live",
+    )
+    with FileSystems.create(FileSystems.join(config.out, STATS_FILE)) as stream:
+        stream.write((json.dumps(stats, indent=2) + "\n").encode())
+    return stats

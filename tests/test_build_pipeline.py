@@ -1,0 +1,148 @@
+"""`webtext build` end to end on real Beam runners: the bundled sample replayed from WARC (FnApiRunner and
+multi_processing give the same shards), and a live crawl of a local server, saved to WARC and replayed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from webserver import WebServer
+
+from pipelines.webtext_build import BuildConfig, run
+from webtext.fetch import FetchConfig
+from webtext.links import LinkRules, unix_time
+from webtext.shards import SCHEMA, document_id
+from webtext.stats import funnel
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "build"
+PAPER_RULES = LinkRules(before=unix_time("2018-01-01"))
+FNAPI = ["--runner=FnApiRunner"]
+
+BRIDGE = "https://www.northfieldgazette.example/2017/11/millbrook-bridge-reopens"
+SYNDICATED = "https://www.newsaggregate.example/local/northfield/millbrook-bridge-reopens-2017-11-14"
+MOUNTAIN_HOST = "wanderingnotes.example"
+
+
+def _sample_config(out: Path, **options) -> BuildConfig:
+    return BuildConfig(
+        submissions=(str(SAMPLE / "RS_*.zst"),),
+        warc=(str(SAMPLE / "*.warc.gz"),),
+        out=str(out),
+        links=PAPER_RULES,
+        **options,
+    )
+
+
+def _documents(out: Path) -> list[dict]:
+    table = pq.read_table(sorted(out.glob("documents-*.parquet")), schema=SCHEMA)
+    return sorted(table.to_pylist(), key=lambda row: row["id"])
+
+
+def _dropped(out: Path) -> list[dict]:
+    return [json.loads(line) for path in (out / "dropped").glob("*.jsonl.gz") for line in gzip.open(path, "rt")]
+
+
+def assert_funnel_adds_up(stats: dict) -> None:
+    """Every step's input is what it kept plus what it dropped, by reason."""
+    steps, dropped = stats["funnel"], stats["dropped"]
+
+    def dropped_at(stage: str) -> int:
+        return sum(dropped.get(stage, {}).values())
+
+    assert steps["links_kept"] + dropped_at("links") == steps["submissions"]
+    assert steps["pages_fetched"] + dropped_at("fetch") == steps["unique_urls"]
+    assert steps["documents_extracted"] + dropped_at("extract") == steps["pages_fetched"]
+    assert steps["documents_passed_filters"] + dropped_at("filter") == steps["documents_extracted"]
+    assert steps["documents_unique"] + dropped_at("dedup") == steps["documents_passed_filters"]
+    assert steps["documents_written"] == steps["documents_unique"]
+
+
+@pytest.fixture(scope="module")
+def sample_build(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("sample")
+    return out, run(_sample_config(out, num_shards=2, write_dropped=True), FNAPI)
+
+
+def test_sample_funnel_matches_the_sample_readme(sample_build):
+    out, stats = sample_build
+    assert stats["funnel"] == {
+        "submission_lines": 43,
+        "submissions": 40,
+        "link_posts": 38,
+        "links_kept": 28,
+        "unique_urls": 26,
+        "pages_fetched": 22,
+        "documents_extracted": 22,
+        "documents_passed_filters": 16,
+        "documents_unique": 15,
+        "documents_written": 15,
+    }
+    assert stats["dropped"]["submissions"] == {"duplicate": 1, "invalid_json": 1, "missing_id": 1}
+    assert stats["dropped"]["links"] == {
+        "after_window": 2, "low_score": 1, "media_host": 2, "non_document_extension": 1, "over_18": 1,
+        "reddit_hosted": 2, "self_post": 2, "wikipedia": 1,
+    }  # fmt: skip
+    assert stats["dropped"]["fetch"] == {"http_not_found": 1, "http_redirect": 1, "not_html": 1, "not_in_warc": 1}
+    assert stats["dropped"]["dedup"] == {"exact_duplicate": 1}
+    assert stats["dropped"]["warc"] == {"warc_bad_record": 1, "warc_revisit": 1, "warc_truncated": 1}
+    assert sum(stats["dropped"]["filter"].values()) == 6
+    assert stats["counters"]["warc_records_unused"] == 1
+    assert_funnel_adds_up(stats)
+    assert json.loads((out / "stats.json").read_text()) == stats
+    assert stats["shards"] == ["documents-00000-of-00002.parquet", "documents-00001-of-00002.parquet"]
+
+
+def test_sample_shards_hold_the_documents_with_provenance(sample_build):
+    out, _ = sample_build
+    documents = _documents(out)
+    assert len(documents) == 15 and len({row["text_hash"] for row in documents}) == 15
+    by_url = {row["canonical_url"]: row for row in documents}
+    bridge = by_url[BRIDGE]
+    assert bridge["id"] == document_id(BRIDGE)
+    assert bridge["submission_ids"] == ["7b1001", "7b1002"] and bridge["score_sum"] == 60 and bridge["score"] == 48
+    assert bridge["exact_duplicates"] == 1 and SYNDICATED not in by_url
+    assert bridge["title"] and "bridge" in bridge["title"].lower() and bridge["fetch_source"] == "warc"
+    assert all(row["language"] == "en" and row["text_chars"] >= 500 for row in documents)
+    assert all(row["http_status"] == 200 and row["extractor"].startswith("trafilatura") for row in documents)
+    mountain = next(row for row in documents if row["domain"] == MOUNTAIN_HOST and "sorella" in row["url"])
+    assert "\u2019" in mountain["text"] and "\ufffd" not in mountain["text"]  # cp1252 labelled iso-8859-1
+    market = next(row for row in documents if "farmers-market" in row["url"])
+    assert market["canonical_url"] == "http://nfg.example/s/4kx9"  # matched on the short URL it was saved for
+    for shard in out.glob("documents-*.parquet"):
+        ids = pq.read_table(shard, columns=["id"]).column("id").to_pylist()
+        assert ids == sorted(ids)
+
+
+def test_sample_dropped_documents_carry_their_reason(sample_build):
+    out, stats = sample_build
+    dropped = _dropped(out)
+    by_stage: dict[str, int] = {}
+    for record in dropped:
+        by_stage[record["stage"]] = by_stage.get(record["stage"], 0) + 1
+    assert by_stage == {stage: sum(stats["dropped"][stage].values()) for stage in ("fetch", "filter", "dedup")}
+    (duplicate,) = (record for record in dropped if record["reason"] == "exact_duplicate")
+    assert duplicate == {
+        "url": SYNDICATED,
+        "stage": "dedup",
+        "reason": "exact_duplicate",
+        "duplicate_of": document_id(BRIDGE),
+    }
+
+
+def test_multi_processing_gives_the_same_shards(sample_build, tmp_path):
+    out, stats = sample_build
+    args = [*FNAPI, "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    other = run(_sample_config(tmp_path, num_shards=2), args)
+    assert other["funnel"] == stats["funnel"] and other["dropped"] == stats["dropped"]
+    for name in stats["shards"]:
+        assert pq.read_table(tmp_path / name).equals(pq.read_table(out / name))
+
+
+def test_an_output_directory_with_a_build_is_refused(sample_build):
+    out, _ = sample_build
+    with pytest.raises(FileExistsError, match="already holds a build"):
+        run(_sample_config(out), FNAPI)
