@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from webserver import WebServer
+import zstandard
+from sample import make_sample
+from webserver import Response, WebServer, max_in_flight, min_start_gap
 
 from pipelines.webtext_build import BuildConfig, run
-from webtext.fetch import FetchConfig
+from webtext.extract import ExtractConfig
+from webtext.fetch import FetchConfig, page_rejection
 from webtext.links import LinkRules, unix_time
 from webtext.shards import SCHEMA, document_id
-from webtext.stats import funnel
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "build"
@@ -43,7 +45,9 @@ def _documents(out: Path) -> list[dict]:
 
 
 def _dropped(out: Path) -> list[dict]:
-    return [json.loads(line) for path in (out / "dropped").glob("*.jsonl.gz") for line in gzip.open(path, "rt")]
+    return [
+        json.loads(line) for path in (out / "dropped").glob("*.jsonl.gz") for line in gzip.open(path, "rt")
+    ]
 
 
 def assert_funnel_adds_up(stats: dict) -> None:
@@ -86,7 +90,12 @@ def test_sample_funnel_matches_the_sample_readme(sample_build):
         "after_window": 2, "low_score": 1, "media_host": 2, "non_document_extension": 1, "over_18": 1,
         "reddit_hosted": 2, "self_post": 2, "wikipedia": 1,
     }  # fmt: skip
-    assert stats["dropped"]["fetch"] == {"http_not_found": 1, "http_redirect": 1, "not_html": 1, "not_in_warc": 1}
+    assert stats["dropped"]["fetch"] == {
+        "http_not_found": 1,
+        "http_redirect": 1,
+        "not_html": 1,
+        "not_in_warc": 1,
+    }
     assert stats["dropped"]["dedup"] == {"exact_duplicate": 1}
     assert stats["dropped"]["warc"] == {"warc_bad_record": 1, "warc_revisit": 1, "warc_truncated": 1}
     assert sum(stats["dropped"]["filter"].values()) == 6
@@ -103,7 +112,11 @@ def test_sample_shards_hold_the_documents_with_provenance(sample_build):
     by_url = {row["canonical_url"]: row for row in documents}
     bridge = by_url[BRIDGE]
     assert bridge["id"] == document_id(BRIDGE)
-    assert bridge["submission_ids"] == ["7b1001", "7b1002"] and bridge["score_sum"] == 60 and bridge["score"] == 48
+    assert (
+        bridge["submission_ids"] == ["7b1001", "7b1002"]
+        and bridge["score_sum"] == 60
+        and bridge["score"] == 48
+    )
     assert bridge["exact_duplicates"] == 1 and SYNDICATED not in by_url
     assert bridge["title"] and "bridge" in bridge["title"].lower() and bridge["fetch_source"] == "warc"
     assert all(row["language"] == "en" and row["text_chars"] >= 500 for row in documents)
@@ -123,7 +136,9 @@ def test_sample_dropped_documents_carry_their_reason(sample_build):
     by_stage: dict[str, int] = {}
     for record in dropped:
         by_stage[record["stage"]] = by_stage.get(record["stage"], 0) + 1
-    assert by_stage == {stage: sum(stats["dropped"][stage].values()) for stage in ("fetch", "filter", "dedup")}
+    assert by_stage == {
+        stage: sum(stats["dropped"][stage].values()) for stage in ("fetch", "filter", "dedup")
+    }
     (duplicate,) = (record for record in dropped if record["reason"] == "exact_duplicate")
     assert duplicate == {
         "url": SYNDICATED,
@@ -146,3 +161,94 @@ def test_an_output_directory_with_a_build_is_refused(sample_build):
     out, _ = sample_build
     with pytest.raises(FileExistsError, match="already holds a build"):
         run(_sample_config(out), FNAPI)
+
+
+# ---------------------------------------------------------------------- a live crawl
+
+HOSTILE = {
+    "/404": "http_not_found",
+    "/500": "http_server_error",
+    "/429": "http_rate_limited",
+    "/slow": "timeout",
+    "/drip": "deadline",
+    "/endless": "too_large",
+    "/image.html": "not_html",
+    "/no-type-text": "not_html",
+    "/redirect-loop": "too_many_redirects",
+    "/private/page.html": "robots_denied",
+}
+LIVE_FETCH = FetchConfig(
+    allow_private=True,
+    read_timeout=0.5,
+    deadline=2.0,
+    max_bytes=1_000_000,
+    retries=1,
+    backoff=0.05,
+    host_delay=0.05,
+)
+
+
+def _live_dump(path: Path, urls: list[str]) -> None:
+    lines = [
+        json.dumps(
+            {"id": f"L{i}", "url": url, "score": 3 + i, "created_utc": 1500000000 + i, "subreddit": "test"}
+        )
+        for i, url in enumerate(urls)
+    ]
+    path.write_bytes(zstandard.ZstdCompressor().compress("\n".join(lines).encode()))
+
+
+def test_live_crawl_saved_to_warc_replays_to_the_same_documents(tmp_path):
+    """The sample's pages served by a local server (path = original host + path), next to a second host
+    of hostile routes: every failure is counted by its reason, the good pages become the same documents
+    as the WARC replay gives, and --save-warc writes a crawl that replays to the same documents again."""
+    articles = [
+        page for page in make_sample.sample_pages() if page.url == page.final_url and not page_rejection(page)
+    ]
+    routes = {
+        "/" + page.url.split("://", 1)[1]: Response(page.status, tuple(page.headers), page.body)
+        for page in articles
+    }
+    with WebServer(routes) as site, WebServer() as hostile:
+        urls = [site.url(path) for path in routes] + [hostile.url(path) for path in HOSTILE]
+        _live_dump(tmp_path / "RS_live.zst", urls)
+        live = tmp_path / "live"
+        stats = run(
+            BuildConfig(
+                submissions=(str(tmp_path / "RS_live.zst"),),
+                out=str(live),
+                fetch=LIVE_FETCH,
+                fetch_threads=8,
+                save_warc=True,
+                extract=ExtractConfig(time_limit=10),
+            ),
+            FNAPI,
+        )
+    expected_drops: dict[str, int] = {}
+    for reason in HOSTILE.values():
+        expected_drops[reason] = expected_drops.get(reason, 0) + 1
+    assert stats["dropped"]["fetch"] == expected_drops
+    assert stats["funnel"]["pages_fetched"] == len(articles)
+    assert_funnel_adds_up(stats)
+    assert max_in_flight(site.requests) == 1  # (hostile routes keep answering after the client gave up)
+    gaps = min_start_gap(site.requests), min_start_gap(hostile.requests)
+    assert min(gaps) >= 0.8 * LIVE_FETCH.host_delay  # (the server stamps a request once it has read it)
+    assert [r.path for r in site.requests].count("/robots.txt") == 1
+
+    documents = _documents(live)
+    assert {row["fetch_source"] for row in documents} == {"live"}
+    replayed = tmp_path / "replayed"
+    again = run(
+        BuildConfig(
+            submissions=(str(tmp_path / "RS_live.zst"),),
+            warc=(str(live / "warc" / "*.warc.gz"),),
+            out=str(replayed),
+        ),
+        FNAPI,
+    )
+    assert again["funnel"]["pages_fetched"] == len(articles)
+    assert again["dropped"]["fetch"] == {"not_in_warc": len(HOSTILE)}
+    assert [(row["url"], row["text"], row["title"]) for row in _documents(replayed)] == [
+        (row["url"], row["text"], row["title"]) for row in documents
+    ]
+    assert {row["fetch_source"] for row in _documents(replayed)} == {"warc"}

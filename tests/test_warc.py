@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
-import sys
 from io import BytesIO
-from pathlib import Path
 
 import pytest
+from sample import make_sample
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from webtext.fetch import Page
 from webtext.warc import WARC_BAD_RECORD, WARC_REVISIT, WARC_TRUNCATED, WarcPageWriter, read_pages
-
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-
-
-def _load_make_sample():
-    spec = importlib.util.spec_from_file_location("make_sample", SAMPLES / "make_sample.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_sample"] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-make_sample = _load_make_sample()
 
 PAGES = [
     Page(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import sys
+from collections.abc import Iterator
 
 import click
 
@@ -358,6 +361,216 @@ def bpe_count_pretokens(inputs, out, text_field, input_format, shards, pattern) 
         f"read {summary['bytes']:,} bytes in {summary['documents']:,} documents ({summary['files']} files, "
         f"{summary['documents_with_replaced_bytes']:,} with invalid UTF-8 replaced); "
         f"{summary['unique_pretokens']:,} unique pre-tokens; wrote {len(summary['outputs'])} files to {out}"
+    )
+
+
+# ---------------------------------------------------------------------- build
+
+
+def _as_text(value) -> str:
+    """A list-valued default as an option's text: "en,fr", or "2:0.2,3:0.18" for (n, limit) pairs."""
+    items = sorted(value) if isinstance(value, frozenset) else value
+    return ",".join(":".join(map(str, item)) if isinstance(item, tuple) else str(item) for item in items)
+
+
+def _from_text(text: str, default):
+    """The inverse of `_as_text`, typed like `default`."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if isinstance(default, frozenset):
+        return frozenset(items)
+    if default and isinstance(default[0], tuple):
+        try:
+            return tuple((int(n), float(limit)) for n, limit in (item.split(":") for item in items))
+        except ValueError:
+            raise click.BadParameter(f"{text!r}: expected n:limit pairs, e.g. {_as_text(default)}") from None
+    return tuple(items)
+
+
+CONFIGS = (
+    ("webtext.fetch.FetchConfig", ""),
+    ("webtext.extract.ExtractConfig", "extract-"),
+    ("webtext.filters.FilterRules", ""),
+)
+"""The config dataclasses whose every field is an option of `build`, and the prefix of its name."""
+
+
+def _config_fields(path: str, prefix: str) -> Iterator[tuple[str, str, object]]:
+    """(option name, field name, default) for every public field of the config class at `path`."""
+    module, _, name = path.rpartition(".")
+    config_class = getattr(importlib.import_module(module), name)
+    defaults = config_class()
+    for field in dataclasses.fields(config_class):
+        if not field.name.startswith("_"):
+            yield prefix + field.name.replace("_", "-"), field.name, getattr(defaults, field.name)
+
+
+def _config(path: str, prefix: str, values: dict):
+    """The config built from the options `ConfigOptionsCommand` added (taken out of `values`)."""
+    module, _, name = path.rpartition(".")
+    chosen = {}
+    for option, field, default in _config_fields(path, prefix):
+        value = values.pop(option.replace("-", "_"))
+        chosen[field] = _from_text(value, default) if isinstance(default, (tuple, frozenset)) else value
+    return getattr(importlib.import_module(module), name)(**chosen)
+
+
+class ConfigOptionsCommand(click.Command):
+    """A command with one option per field of the CONFIGS dataclasses, defaults taken from them.
+
+    The options are made when the command parses or shows its help, not when `webtext` starts: the
+    classes live beside trafilatura, numpy and urllib3, which `webtext --help` must not import.
+    """
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if not any(getattr(param, "from_config", False) for param in self.params):
+            for path, prefix in CONFIGS:
+                for option, field, default in _config_fields(path, prefix):
+                    help_text = f"{path.rpartition('.')[2]}.{field}"
+                    if isinstance(default, bool):
+                        param = click.Option([f"--{option}/--no-{option}"], default=default, help=help_text)
+                    elif isinstance(default, (tuple, frozenset)):
+                        param = click.Option(
+                            [f"--{option}"], default=_as_text(default), help=f"{help_text} (comma-separated)"
+                        )
+                    else:
+                        param = click.Option(
+                            [f"--{option}"], type=type(default), default=default, help=help_text
+                        )
+                    param.show_default = True
+                    param.from_config = True
+                    self.params.append(param)
+        return super().get_params(ctx)
+
+
+@main.command(
+    "build",
+    cls=ConfigOptionsCommand,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
+@click.option(
+    "--submissions",
+    "submissions",
+    multiple=True,
+    required=True,
+    help="Pushshift dump files (globs; any Beam filesystem); repeatable.",
+)
+@click.option(
+    "--out", required=True, help="Output directory for shards and stats.json (local or e.g. gs://)."
+)
+@click.option(
+    "--warc",
+    "warc",
+    multiple=True,
+    help="Replay pages from these WARC files (globs) instead of fetching live.",
+)
+@click.option(
+    "--fetch",
+    "fetch_mode",
+    type=click.Choice(["live", "warc"]),
+    default=None,
+    help="Default: warc when --warc is given, else live.",
+)
+@click.option("--save-warc", is_flag=True, help="Write what a live crawl fetched to OUT/warc/*.warc.gz.")
+@click.option("--fetch-threads", default=32, show_default=True, help="Requests in flight per worker.")
+@click.option("--min-score", default=3, show_default=True, help="Minimum Reddit karma of a submission.")
+@click.option(
+    "--before",
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Only submissions before this day (2018-01-01: the paper).",
+)
+@click.option("--after", default=None, metavar="YYYY-MM-DD", help="Only submissions from this day on.")
+@click.option("--allow-over-18", is_flag=True, help="Keep submissions marked NSFW.")
+@click.option(
+    "--blocked-subreddits",
+    type=click.Path(exists=True, dir_okay=False),
+    help="File of subreddit names to skip, one per line.",
+)
+@click.option(
+    "--block-host", multiple=True, help="Also drop links to this host and its subdomains; repeatable."
+)
+@click.option("--keep-reddit-hosted", is_flag=True, help="Keep links to Reddit itself (dropped by default).")
+@click.option(
+    "--keep-non-documents", is_flag=True, help="Keep links ending in image/video/archive extensions."
+)
+@click.option(
+    "--keep-media-hosts", is_flag=True, help="Keep links to image/video hosts (imgur, youtube, ...)."
+)
+@click.option("--keep-wikipedia", is_flag=True, help="Keep Wikipedia links (the paper removed them).")
+@click.option("--num-shards", default=0, show_default=True, help="Output shards; 0: by --shard-size-mb.")
+@click.option("--shard-size-mb", default=256, show_default=True, help="Target text size of a shard.")
+@click.option(
+    "--write-dropped", is_flag=True, help="Write every dropped document with its reason to OUT/dropped/."
+)
+@click.pass_context
+def build(context: click.Context, **values) -> None:
+    """Build WebText: Reddit dumps -> links -> fetch or WARC -> extract -> filter -> dedup -> Parquet shards.
+
+    Other options go to Beam (--runner DataflowRunner --project ... --region ... --temp_location gs://...);
+    the default runner is the local FnApiRunner (add --direct_num_workers=N
+    --direct_running_mode=multi_processing to use N cores). Prints the funnel and writes OUT/stats.json.
+    """
+    from webtext.links import LinkRules, unix_time
+
+    fetch, extract, filters = (_config(path, prefix, values) for path, prefix in CONFIGS)
+    mode = values["fetch_mode"] or ("warc" if values["warc"] else "live")
+    if (mode == "warc") != bool(values["warc"]):
+        raise click.UsageError("--fetch warc needs --warc GLOB; --fetch live can't be combined with --warc")
+    if values["save_warc"] and mode == "warc":
+        raise click.UsageError(
+            "--save-warc saves a live crawl; with --warc the pages are in WARC files already"
+        )
+    try:
+        before, after = (unix_time(values[key]) if values[key] else None for key in ("before", "after"))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--before/--after") from None
+    blocked = frozenset()
+    if values["blocked_subreddits"]:
+        with open(values["blocked_subreddits"], encoding="utf-8") as lines:
+            blocked = frozenset(
+                line.strip().lower() for line in lines if line.strip() and not line.startswith("#")
+            )
+    links = LinkRules(
+        min_score=values["min_score"],
+        allow_over_18=values["allow_over_18"],
+        after=after,
+        before=before,
+        blocked_subreddits=blocked,
+        drop_reddit_hosted=not values["keep_reddit_hosted"],
+        drop_non_documents=not values["keep_non_documents"],
+        drop_media_hosts=not values["keep_media_hosts"],
+        drop_wikipedia=not values["keep_wikipedia"],
+        extra_blocked_hosts=frozenset(host.lower() for host in values["block_host"]),
+    )
+    pipeline_args = list(context.args)
+    if not any(arg.startswith("--runner") for arg in pipeline_args):
+        pipeline_args.append("--runner=FnApiRunner")  # the DirectRunner would first download Prism
+
+    from pipelines.webtext_build import BuildConfig, run
+    from webtext.stats import format_table
+
+    config = BuildConfig(
+        submissions=values["submissions"],
+        out=values["out"],
+        warc=values["warc"],
+        links=links,
+        fetch=fetch,
+        fetch_threads=values["fetch_threads"],
+        extract=extract,
+        filters=filters,
+        num_shards=values["num_shards"],
+        shard_bytes=values["shard_size_mb"] << 20,
+        save_warc=values["save_warc"],
+        write_dropped=values["write_dropped"],
+    )
+    try:
+        stats = run(config, pipeline_args)
+    except (FileExistsError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(format_table(stats))
+    click.echo(
+        f"wrote {stats['funnel']['documents_written']:,} documents in {len(stats['shards'])} shards and "
+        f"stats.json to {values['out']} in {stats['seconds']:.0f} s"
     )
 
 
