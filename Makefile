@@ -20,15 +20,19 @@ $(VENV)/.installed-%: pyproject.toml constraints.txt | $(BIN)/python
 
 demo: $(VENV)/.installed-train
 	rm -rf out/demo && mkdir -p out/demo
+	# WebText from the bundled sample: Reddit dumps -> links -> pages replayed from WARC -> shards.
+	$(BIN)/webtext build --submissions 'samples/build/RS_*.zst' --warc 'samples/build/*.warc.gz' \
+		--before 2018-01-01 --out out/demo/webtext --write-dropped
+	$(BIN)/webtext bpe count --vocab $(VOCAB) 'out/demo/webtext/documents-*.parquet'
 	# GPT-2's own tokenizer: token statistics of the sample, and an exact round trip.
 	$(BIN)/webtext bpe count --vocab $(VOCAB) samples/documents.jsonl
 	$(BIN)/webtext bpe encode --vocab $(VOCAB) --ordinary --format npy -o out/demo/readme.npy README.md
 	$(BIN)/webtext bpe decode --vocab $(VOCAB) --format npy out/demo/readme.npy | cmp - README.md
 	@echo "demo: README.md -> out/demo/readme.npy -> decoded back byte for byte"
-	# A vocabulary of our own: count pre-tokens with Beam, train on the counts, use it.
-	$(BIN)/webtext bpe count-pretokens samples/documents.jsonl --out out/demo/counts
+	# A vocabulary of our own from the built shards: count pre-tokens with Beam, train on the counts, use it.
+	$(BIN)/webtext bpe count-pretokens 'out/demo/webtext/documents-*.parquet' --out out/demo/counts
 	$(BIN)/webtext bpe train --counts 'out/demo/counts/counts-*.parquet' --vocab-size 800 --out out/demo/vocab
-	$(BIN)/webtext bpe count --vocab out/demo/vocab samples/documents.jsonl
+	$(BIN)/webtext bpe count --vocab out/demo/vocab 'out/demo/webtext/documents-*.parquet'
 
 test: $(VENV)/.installed-train,test
 	$(BIN)/ruff check .
@@ -38,6 +42,7 @@ test: $(VENV)/.installed-train,test
 bench: $(VENV)/.installed-train,test
 	$(BIN)/python bench/bpe_encode.py
 	$(BIN)/python bench/bpe_train.py
+	$(BIN)/python bench/build.py
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache

@@ -572,6 +572,9 @@ def existing_outputs(out: str) -> list[str]:
 
 def run(config: BuildConfig, pipeline_args: Sequence[str] = ()) -> dict:
     """Build the corpus into `config.out`; returns the stats also written to `out/stats.json`."""
+    for result in FileSystems.match([*config.submissions, *config.warc]):
+        if not result.metadata_list:
+            raise FileNotFoundError(f"{result.pattern}: no files match")
     stale = existing_outputs(config.out)
     if stale:
         # Shards of an earlier run with another shard count would mix with this run's.

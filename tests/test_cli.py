@@ -116,3 +116,32 @@ def test_count_unknown_format_names_the_path(gpt2_dir, tmp_path):
     (tmp_path / "data.bin").write_bytes(b"\x00\x01")
     result = CliRunner().invoke(main, ["bpe", "count", "--vocab", str(gpt2_dir), str(tmp_path / "data.bin")])
     assert result.exit_code != 0 and "data.bin: unknown format" in result.output
+
+
+def test_build_on_the_sample_prints_the_funnel_and_passes_beam_options(tmp_path):
+    sample = REPO / "samples" / "build"
+    out = tmp_path / "corpus"
+    args = ["build", "--submissions", str(sample / "RS_*.zst"), "--warc", str(sample / "*.warc.gz")]
+    args += ["--out", str(out), "--before", "2018-01-01", "--num-shards", "3", "--min-chars", "2500"]
+    result = CliRunner().invoke(main, [*args, "--runner", "FnApiRunner", "--direct_num_workers=1"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads((out / "stats.json").read_text())
+    assert "unique documents" in result.output and "too_short" in result.output
+    assert stats["shards"] == [f"documents-0000{i}-of-00003.parquet" for i in range(3)]
+    assert stats["dropped"]["filter"]["too_short"] > 1  # --min-chars reached the filter
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code != 0 and "already holds a build" in again.output
+
+
+def test_build_rejects_contradictory_options(tmp_path):
+    base = ["build", "--submissions", "x.zst", "--out", str(tmp_path)]
+    for extra, message in [
+        (["--fetch", "warc"], "--fetch warc needs --warc"),
+        (["--warc", "a.warc.gz", "--save-warc"], "--save-warc saves a live crawl"),
+        (["--before", "2018-13-01"], "2018-13-01"),
+        (["--max-top-ngram-char-fraction", "2=0.2"], "n:limit pairs"),
+    ]:
+        result = CliRunner().invoke(main, base + extra)
+        assert result.exit_code == 2 and message in result.output, result.output
+    missing = CliRunner().invoke(main, base)
+    assert missing.exit_code == 1 and "x.zst: no files match" in missing.output

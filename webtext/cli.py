@@ -565,11 +565,11 @@ def build(context: click.Context, **values) -> None:
     )
     try:
         stats = run(config, pipeline_args)
-    except (FileExistsError, OSError) as error:
+    except OSError as error:  # no dumps, or an output directory that already holds a build
         raise click.ClickException(str(error)) from None
     click.echo(format_table(stats))
     click.echo(
-        f"wrote {stats['funnel']['documents_written']:,} documents in {len(stats['shards'])} shards and "
+        f"wrote {stats['funnel']['documents_written']:,} documents in {len(stats['shards'])} shard(s) and "
         f"stats.json to {values['out']} in {stats['seconds']:.0f} s"
     )
 
