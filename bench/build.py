@@ -11,7 +11,7 @@ servers that each add a fixed latency, with politeness checked from the servers'
 The servers run in a child process so that their threads do not share the crawler's GIL, as a
 remote server would not.
 
-    .venv/bin/python bench/build.py [--pages 200] [--rounds 2] [--hosts 40] [--pages-per-host 20]
+    .venv/bin/python bench/build.py [--pages 250] [--rounds 2] [--hosts 40] [--pages-per-host 20]
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ from pathlib import Path
 
 import apache_beam as beam
 import trafilatura
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from trafilatura.settings import set_date_params
 
-from pipelines.webtext_build import METRICS_NAMESPACE, Extract, Fetched, FetchLive
+from pipelines.metrics import read_counters
+from pipelines.webtext_build import Extract, Fetched, FetchLive
 from webtext.extract import ExtractConfig, Extracted, Extractor, extract_page
 from webtext.fetch import Crawler, FetchConfig, Fetcher, Page, host_key, page_rejection
 from webtext.links import Provenance
@@ -60,8 +60,9 @@ HTML_ROOTS = (Path("/usr/share/doc"), Path("/usr/lib"), Path("/usr/share/gtk-doc
 RUST_DOCS = ".rustup/toolchains/stable-*/share/doc/rust/html"
 MIN_HTML_BYTES, MAX_HTML_BYTES = 3_000, 400_000
 PERMISSIVE_ROBOTS = "User-agent: *\nAllow: /\n"
-GAP_TOLERANCE = 0.005
-"""Seconds the paced gap (see Politeness) may fall short of host_delay by: clock reads, scheduling."""
+GAP_TOLERANCE = 0.01
+"""Seconds the paced gap (see Politeness) may fall short of host_delay by: the gate spaces the moments it
+grants slots, and a thread sends its request a few ms after its grant, more or less on a busy machine."""
 PROVENANCE = Provenance(("bench",), ("bench",), 1, 1, 1_500_000_000, "bench")
 DEFAULTS = "trafilatura.extract, defaults"
 OUR_SETTINGS = "trafilatura.extract, our settings"
@@ -170,10 +171,7 @@ def _run(build: Callable[[beam.Pipeline], None], args: list[str]) -> dict[str, i
     build(pipeline)
     result = pipeline.run()
     result.wait_until_finish()
-    counters: Counter[str] = Counter()
-    for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
-        counters[counter.key.metric.name] += counter.committed or counter.attempted or 0
-    return counters
+    return Counter(read_counters(result))
 
 
 def extract_pipeline(page_files: list[str], args: list[str], out: Path) -> dict[str, str | None]:
@@ -422,9 +420,8 @@ def report(args: argparse.Namespace, pages: int, extract: dict[str, tuple[float,
     print("\nchecks:")
     for anchor in (DEFAULTS, OUR_SETTINGS):
         ratio = extract[anchor][0] / extract[BEAM_EXTRACT][0]
-        print(
-            f"  Beam Extract (1 worker) vs {anchor:<34} {ratio:5.2f}x  target >= 0.9x  {_verdict(ratio >= 0.9)}"
-        )
+        verdict = _verdict(ratio >= 0.9)
+        print(f"  Beam Extract (1 worker) vs {anchor:<34} {ratio:5.2f}x  target >= 0.9x  {verdict}")
     for name, (_, wrong) in extract.items():
         if name not in (DEFAULTS, OUR_SETTINGS, REFERENCE):
             print(f"  {name:<38} texts differing from extract_page's: {wrong} of {pages}")
@@ -433,14 +430,16 @@ def report(args: argparse.Namespace, pages: int, extract: dict[str, tuple[float,
     for name, result in fetch.items():
         seen, dropped = result.seen, {k: n for k, n in result.outcomes.items() if k != "kept"}
         paced = _verdict(seen.paced_gap >= config.host_delay - GAP_TOLERANCE)
+        in_flight = _verdict(seen.in_flight <= config.host_concurrency)
+        robots = _verdict(seen.robots == {1})
         print(f"  {name:<38} kept {result.outcomes['kept']}, dropped {sum(dropped.values())} {dropped or ''}")
         print(
             f"  {'':<38} per host, server side: start gap paced {seen.paced_gap * 1000:.0f} ms ({paced}), "
-            f"raw min {seen.later_gap * 1000:.0f} ms*, robots.txt to first page {seen.first_gap * 1000:.0f} ms*;"
+            f"raw min {seen.later_gap * 1000:.0f} ms*, robots.txt to page {seen.first_gap * 1000:.0f} ms*"
         )
         print(
-            f"  {'':<38} max in flight {seen.in_flight} ({_verdict(seen.in_flight <= config.host_concurrency)}), "
-            f"robots.txt requests {sorted(seen.robots)} ({_verdict(seen.robots == {1})})"
+            f"  {'':<38} max in flight {seen.in_flight} ({in_flight}), "
+            f"robots.txt requests {sorted(seen.robots)} ({robots})"
         )
     print(
         "  * stamped by the server after it accepts and parses a request: a late stamp (a new connection, a\n"
@@ -454,7 +453,7 @@ def _verdict(ok: bool) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=200, help="pages for the Extract benchmark")
+    parser.add_argument("--pages", type=int, default=250, help="pages for the Extract benchmark")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each contender; the best counts")
     parser.add_argument("--hosts", type=int, default=40)
     parser.add_argument("--pages-per-host", type=int, default=20)
@@ -479,9 +478,7 @@ def main() -> None:
 
     pages = page_set(args.pages)
     megabytes = sum(len(page.body) for page in pages) / 1e6
-    print(
-        f"extract: {len(pages)} pages ({len(articles)} sample articles, the rest local docs), {megabytes:.1f} MB"
-    )
+    print(f"extract: {len(pages)} pages ({len(articles)} sample articles, local docs), {megabytes:.1f} MB")
     with tempfile.TemporaryDirectory() as scratch:
         extract = bench_extract(pages, args.rounds, Path(scratch))
 

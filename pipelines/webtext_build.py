@@ -24,11 +24,11 @@ import trafilatura
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics.metric import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
 from pipelines.files import MatchPaths
+from pipelines.metrics import count, read_counters
 from webtext.compression import DECOMPRESSION_ERRORS, decompressing
 from webtext.extract import ExtractConfig, Extractor
 from webtext.fetch import Crawler, FetchConfig, Fetcher, Page, host_key, page_rejection
@@ -39,14 +39,9 @@ from webtext.stats import build_stats
 from webtext.submissions import Submission, parse_submission
 from webtext.warc import WarcPageWriter, read_pages
 
-METRICS_NAMESPACE = "webtext"
 STATS_FILE = "stats.json"
 NOT_IN_WARC = "not_in_warc"
 EXTRACTOR = f"trafilatura {trafilatura.__version__}"
-
-
-def _count(name: str, value: int = 1) -> None:
-    Metrics.counter(METRICS_NAMESPACE, name).inc(value)
 
 
 # ---------------------------------------------------------------------- ReadSubmissions
@@ -54,7 +49,7 @@ def _count(name: str, value: int = 1) -> None:
 
 def read_submissions(path: str) -> Iterator[Submission]:
     """Every submission in one dump file; bad lines are counted by reason, a corrupt file's tail too."""
-    _count("dump_files")
+    count("dump_files")
     lines = 0
     try:
         with (
@@ -67,12 +62,12 @@ def read_submissions(path: str) -> Iterator[Submission]:
                 lines += 1
                 parsed = parse_submission(line)
                 if isinstance(parsed, str):
-                    _count(f"submissions_dropped_{parsed}")
+                    count(f"submissions_dropped_{parsed}")
                 else:
                     yield parsed
     except DECOMPRESSION_ERRORS:
-        _count("dump_files_truncated")  # what was read before the damage is kept
-    _count("submission_lines", lines)
+        count("dump_files_truncated")  # what was read before the damage is kept
+    count("submission_lines", lines)
 
 
 def latest_copy(submission_id: str, copies: Iterable[Submission]) -> Submission:
@@ -80,7 +75,7 @@ def latest_copy(submission_id: str, copies: Iterable[Submission]) -> Submission:
     then the most complete record, so provenance sums count it once and the choice never varies."""
     copies = list(copies)
     if len(copies) > 1:
-        _count("submissions_dropped_duplicate", len(copies) - 1)
+        count("submissions_dropped_duplicate", len(copies) - 1)
     return max(
         copies, key=lambda s: (s.score, s.over_18, s.is_self, s.subreddit, s.url, s.title, s.created_utc)
     )
@@ -113,15 +108,15 @@ class ReadSubmissions(beam.PTransform):
 
 def select_link(submission: Submission, rules: LinkRules) -> Iterator[tuple[str, Provenance]]:
     """(canonical URL, provenance) for a kept link; a dropped one is counted by its reason."""
-    _count("submissions")
+    count("submissions")
     reason = rejection(submission, rules)
     url = canonical_url(submission.url) if reason is None else None
     if reason is None and url is None:
         reason = "invalid_url"
     if reason is not None:
-        _count(f"links_dropped_{reason}")
+        count(f"links_dropped_{reason}")
         return
-    _count("links_kept")
+    count("links_kept")
     yield url, Provenance.of(submission)
 
 
@@ -160,7 +155,7 @@ class MergeProvenance(beam.CombineFn):
 
 
 def count_unique(item: tuple[str, Provenance]) -> tuple[str, Provenance]:
-    _count("unique_urls")
+    count("unique_urls")
     return item
 
 
@@ -194,7 +189,7 @@ class Dropped:
 
 
 def _drop(url: str, stage: str, reason: str, duplicate_of: str | None = None) -> beam.pvalue.TaggedOutput:
-    _count(f"{stage}_dropped_{reason}")
+    count(f"{stage}_dropped_{reason}")
     return beam.pvalue.TaggedOutput(DROPPED, Dropped(url, stage, reason, duplicate_of))
 
 
@@ -219,7 +214,7 @@ class Fetched:
 def _fetched_or_dropped(url: str, provenance: Provenance, outcome: Page | str, source: str):
     if isinstance(outcome, str):
         return _drop(url, "fetch", outcome)
-    _count("pages_fetched")
+    count("pages_fetched")
     return Fetched(url, provenance, outcome, source)
 
 
@@ -276,17 +271,17 @@ class FetchLive(beam.PTransform):
 
 def read_warc(path: str) -> Iterator[tuple[str, Page]]:
     """(canonical URL asked for, Page) for every response in one WARC file; bad records counted."""
-    _count("warc_files")
+    count("warc_files")
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
         for item in read_pages(stream, path):
             if isinstance(item, str):
-                _count(f"warc_dropped_{item}")
+                count(f"warc_dropped_{item}")
                 continue
             url = canonical_url(item.url)
             if url is None:
-                _count("warc_dropped_invalid_url")
+                count("warc_dropped_invalid_url")
                 continue
-            _count("warc_records")
+            count("warc_records")
             yield url, item
 
 
@@ -303,7 +298,7 @@ def replay(element: tuple[str, dict[str, list]]):
     url, joined = element
     pages = joined["pages"]
     if not joined["links"]:
-        _count("warc_records_unused", len(list(pages)))
+        count("warc_records_unused", len(list(pages)))
         return
     (provenance,) = joined["links"]
     page = _newest(pages)
@@ -376,7 +371,7 @@ class ExtractFn(beam.DoFn):
         if isinstance(result, str):
             yield _drop(fetched.url, "extract", result)
             return
-        _count("documents_extracted")
+        count("documents_extracted")
         yield Document.from_page(
             fetched.url,
             fetched.provenance,
@@ -414,7 +409,7 @@ def filter_document(document: Document, rules: FilterRules):
     if verdict.reason is not None:
         yield _drop(document.canonical_url, "filter", verdict.reason)
         return
-    _count("documents_passed_filters")
+    count("documents_passed_filters")
     yield replace(
         document,
         language=verdict.language,
@@ -447,7 +442,7 @@ def keep_first(text_hash: str, copies: Iterable[Document]):
         if copy.canonical_url != winner.canonical_url:
             duplicates += 1
             yield _drop(copy.canonical_url, "dedup", "exact_duplicate", duplicate_of=winner.id)
-    _count("documents_unique")
+    count("documents_unique")
     yield replace(winner, exact_duplicates=duplicates)
 
 
@@ -469,19 +464,19 @@ def shard_count(text_bytes: int, num_shards: int, shard_bytes: int) -> int:
     return num_shards or max(1, math.ceil(text_bytes / shard_bytes))
 
 
-def write_shard(shard: tuple[int, Iterable[Document]], directory: str, count: int) -> str:
+def write_shard(shard: tuple[int, Iterable[Document]], directory: str, shards: int) -> str:
     """Writes one shard under a temporary name and renames it, so no partial shard is ever visible."""
     index, documents = shard
-    final = FileSystems.join(directory, shard_name(index, count))
-    temporary = FileSystems.join(directory, f".{shard_name(index, count)}.{uuid.uuid4().hex}.tmp")
+    final = FileSystems.join(directory, shard_name(index, shards))
+    temporary = FileSystems.join(directory, f".{shard_name(index, shards)}.{uuid.uuid4().hex}.tmp")
     table = shard_table(documents)
     with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
         write_table(table, stream)
     if FileSystems.exists(final):  # a retried bundle rewrites the same content
         FileSystems.delete([final])
     FileSystems.rename([temporary], [final])
-    _count("shards_written")
-    _count("documents_written", table.num_rows)
+    count("shards_written")
+    count("documents_written", table.num_rows)
     return final
 
 
@@ -496,7 +491,7 @@ class WriteShards(beam.PTransform):
         self.shard_bytes = shard_bytes
 
     def expand(self, documents: beam.PCollection[Document]) -> beam.PCollection[str]:
-        count = beam.pvalue.AsSingleton(
+        shards = beam.pvalue.AsSingleton(
             documents
             | "TextBytes" >> beam.Map(lambda document: len(document.text.encode("utf-8", "surrogatepass")))
             | "Total" >> beam.CombineGlobally(sum)
@@ -504,9 +499,9 @@ class WriteShards(beam.PTransform):
         )
         return (
             documents
-            | "ToShard" >> beam.Map(lambda document, n: (shard_of(document.id, n), document), count)
+            | "ToShard" >> beam.Map(lambda document, n: (shard_of(document.id, n), document), shards)
             | "GroupByShard" >> beam.GroupByKey()
-            | "Write" >> beam.Map(write_shard, self.directory, count)
+            | "Write" >> beam.Map(write_shard, self.directory, shards)
         )
 
 
@@ -584,10 +579,7 @@ def run(config: BuildConfig, pipeline_args: Sequence[str] = ()) -> dict:
     build(pipeline, config)
     result = pipeline.run()
     result.wait_until_finish()
-    counters: dict[str, int] = {}
-    for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
-        value = counter.committed if counter.committed is not None else counter.attempted
-        counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + value
+    counters = read_counters(result)
     shards = sorted(
         metadata.path
         for metadata in FileSystems.match([FileSystems.join(config.out, SHARD_GLOB)])[0].metadata_list

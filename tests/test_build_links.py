@@ -12,7 +12,8 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
-from pipelines.webtext_build import METRICS_NAMESPACE, DedupURLs, ReadSubmissions, SelectLinks
+from pipelines.metrics import read_counters
+from pipelines.webtext_build import DedupURLs, ReadSubmissions, SelectLinks
 from webtext.links import LinkRules, Provenance, unix_time
 
 JUNE_2017 = unix_time("2017-06-01")
@@ -80,10 +81,7 @@ def test_links_funnel_on_dump_files(tmp_path):
     result = pipeline.run()
     result.wait_until_finish()
 
-    counters = {
-        counter.key.metric.name: counter.committed
-        for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]
-    }
+    counters = read_counters(result)
     assert counters == {
         "dump_files": 3,  # the file matched by two patterns is read once
         "submission_lines": 11,
