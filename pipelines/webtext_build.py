@@ -27,6 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
+from pipelines.components import ConnectedComponents
 from pipelines.files import MatchPaths
 from pipelines.metrics import count, read_counters
 from webtext.compression import DECOMPRESSION_ERRORS, decompressing
@@ -34,7 +35,14 @@ from webtext.extract import ExtractConfig, Extractor
 from webtext.fetch import Crawler, FetchConfig, Fetcher, Page, host_key, page_rejection
 from webtext.filters import FilterRules, filter_rejection, normalized_text_hash
 from webtext.links import LinkRules, Provenance, canonical_url, rejection
-from webtext.shards import SHARD_GLOB, Document, shard_name, shard_of, shard_table, write_table
+from webtext.near_dedup import (
+    NearDedupConfig,
+    band_keys,
+    candidate_pairs,
+    shingle_hashes,
+    signature_of_shingles,
+)
+from webtext.shards import SHARD_GLOB, Document, document_id, shard_name, shard_of, shard_table, write_table
 from webtext.stats import build_stats
 from webtext.submissions import Submission, parse_submission
 from webtext.warc import WarcPageWriter, read_pages
@@ -456,6 +464,86 @@ class ExactDedup(beam.PTransform):
         return _with_dropped(beam.FlatMapTuple(keep_first), "KeepFirst", grouped)
 
 
+# ---------------------------------------------------------------------- NearDedup
+
+
+def bucket_entries(document: Document, config: NearDedupConfig) -> Iterator[tuple[bytes, tuple]]:
+    """(band key, (rank, shingle hashes)) for each LSH band: documents sharing a key are candidates."""
+    hashes = shingle_hashes(document.text, config.ngram)
+    for key in band_keys(signature_of_shingles(hashes, config), config):
+        yield key, (document.rank(), hashes)
+
+
+def verified_pairs(bucket: tuple[bytes, Iterable[tuple]], config: NearDedupConfig) -> Iterator[tuple]:
+    for pair in candidate_pairs(bucket[1], config):
+        count("near_dedup_verified_pairs")
+        yield pair
+
+
+def cluster_members(representative: tuple, members: Iterable[tuple]) -> Iterator[tuple[tuple, tuple]]:
+    """(member, (representative, cluster size)) for every member; the group is read twice, never held."""
+    size = sum(1 for _ in members)
+    count("near_dedup_clusters")
+    for member in members:
+        yield member, (representative, size)
+
+
+def keep_representative(element: tuple[tuple, dict[str, list]]):
+    """A document alone, or its cluster's representative, is kept with the cluster's id and size."""
+    rank, joined = element
+    (document,) = joined["document"]
+    (representative, size), *_ = joined["cluster"] or [(rank, 1)]
+    if representative != rank:
+        yield _drop(
+            document.canonical_url,
+            "near_dedup",
+            "near_duplicate",
+            duplicate_of=document_id(representative[-1]),
+        )
+        return
+    count("documents_near_unique")
+    yield replace(document, cluster_id=document.id, cluster_size=size)
+
+
+def skip_near_dedup(document: Document) -> Document:
+    count("documents_near_unique")
+    return replace(document, cluster_id=document.id)
+
+
+class NearDedup(beam.PTransform):
+    """Document -> one document per cluster of near duplicates (MinHash LSH), with shuffles only.
+
+    Band keys group candidates (a GroupByKey per band key, no index in memory), pairs are verified by
+    exact shingle Jaccard inside each bucket, clusters are the connected components of the verified
+    pairs, and each cluster keeps its best document by `Document.rank` (highest score, then earliest
+    submission), the same rule as ExactDedup.
+    """
+
+    def __init__(self, config: NearDedupConfig, max_rounds: int = 20):
+        super().__init__()
+        self.config = config
+        self.max_rounds = max_rounds
+
+    def expand(self, documents: beam.PCollection[Document]) -> beam.pvalue.DoOutputsTuple:
+        pairs = (
+            documents
+            | "BandKeys" >> beam.FlatMap(bucket_entries, self.config)
+            | "GroupByBand" >> beam.GroupByKey()
+            | "Verify" >> beam.FlatMap(verified_pairs, self.config)
+            | "DistinctPairs" >> beam.Distinct()
+        )
+        clusters = (
+            pairs
+            | "Components" >> ConnectedComponents(self.max_rounds)
+            | "ByRepresentative" >> beam.KvSwap()
+            | "GroupByCluster" >> beam.GroupByKey()
+            | "ClusterSizes" >> beam.FlatMapTuple(cluster_members)
+        )
+        by_rank = documents | "ByRank" >> beam.WithKeys(Document.rank)
+        joined = {"document": by_rank, "cluster": clusters} | "JoinClusters" >> beam.CoGroupByKey()
+        return _with_dropped(beam.FlatMap(keep_representative), "KeepRepresentatives", joined)
+
+
 # ---------------------------------------------------------------------- WriteShards
 
 
@@ -521,6 +609,9 @@ class BuildConfig:
     fetch_threads: int = 32
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     filters: FilterRules = field(default_factory=FilterRules)
+    near_dedup: NearDedupConfig | None = field(default_factory=NearDedupConfig)
+    """None skips near-duplicate removal."""
+    components_rounds: int = 20
     num_shards: int = 0
     shard_bytes: int = 256 << 20
     save_warc: bool = False
@@ -544,10 +635,16 @@ def build(pipeline: beam.Pipeline, config: BuildConfig) -> None:
     extracted = fetched.kept | "Extract" >> Extract(config.extract)
     filtered = extracted.kept | "Filter" >> Filter(config.filters)
     unique = filtered.kept | "ExactDedup" >> ExactDedup()
-    unique.kept | "WriteShards" >> WriteShards(config.out, config.num_shards, config.shard_bytes)
+    steps = [fetched, extracted, filtered, unique]
+    if config.near_dedup is None:
+        kept = unique.kept | "SkipNearDedup" >> beam.Map(skip_near_dedup)
+    else:
+        steps.append(unique.kept | "NearDedup" >> NearDedup(config.near_dedup, config.components_rounds))
+        kept = steps[-1].kept
+    kept | "WriteShards" >> WriteShards(config.out, config.num_shards, config.shard_bytes)
     if config.write_dropped:
         (
-            (fetched.dropped, extracted.dropped, filtered.dropped, unique.dropped)
+            tuple(step.dropped for step in steps)
             | "AllDropped" >> beam.Flatten()
             | "DroppedJson" >> beam.Map(Dropped.as_json)
             | "WriteDropped"

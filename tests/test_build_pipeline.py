@@ -27,6 +27,8 @@ FNAPI = ["--runner=FnApiRunner"]
 BRIDGE = "https://www.northfieldgazette.example/2017/11/millbrook-bridge-reopens"
 SYNDICATED = "https://www.newsaggregate.example/local/northfield/millbrook-bridge-reopens-2017-11-14"
 MOUNTAIN_HOST = "wanderingnotes.example"
+SCHOOL = "https://www.northfieldgazette.example/2017/12/school-board-later-start"
+EDITED_SCHOOL = "https://www.valleyherald.example/schools/2017/12/northfield-later-start"
 
 
 def _sample_config(out: Path, **options) -> BuildConfig:
@@ -62,7 +64,8 @@ def assert_funnel_adds_up(stats: dict) -> None:
     assert steps["documents_extracted"] + dropped_at("extract") == steps["pages_fetched"]
     assert steps["documents_passed_filters"] + dropped_at("filter") == steps["documents_extracted"]
     assert steps["documents_unique"] + dropped_at("dedup") == steps["documents_passed_filters"]
-    assert steps["documents_written"] == steps["documents_unique"]
+    assert steps["documents_near_unique"] + dropped_at("near_dedup") == steps["documents_unique"]
+    assert steps["documents_written"] == steps["documents_near_unique"]
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +86,8 @@ def test_sample_funnel_matches_the_sample_readme(sample_build):
         "documents_extracted": 22,
         "documents_passed_filters": 16,
         "documents_unique": 15,
-        "documents_written": 15,
+        "documents_near_unique": 14,
+        "documents_written": 14,
     }
     assert stats["dropped"]["submissions"] == {"duplicate": 1, "invalid_json": 1, "missing_id": 1}
     assert stats["dropped"]["links"] == {
@@ -97,6 +101,7 @@ def test_sample_funnel_matches_the_sample_readme(sample_build):
         "not_in_warc": 1,
     }
     assert stats["dropped"]["dedup"] == {"exact_duplicate": 1}
+    assert stats["dropped"]["near_dedup"] == {"near_duplicate": 1}
     assert stats["dropped"]["warc"] == {"warc_bad_record": 1, "warc_revisit": 1, "warc_truncated": 1}
     assert sum(stats["dropped"]["filter"].values()) == 6
     assert stats["counters"]["warc_records_unused"] == 1
@@ -108,7 +113,7 @@ def test_sample_funnel_matches_the_sample_readme(sample_build):
 def test_sample_shards_hold_the_documents_with_provenance(sample_build):
     out, _ = sample_build
     documents = _documents(out)
-    assert len(documents) == 15 and len({row["text_hash"] for row in documents}) == 15
+    assert len(documents) == 14 and len({row["text_hash"] for row in documents}) == 14
     by_url = {row["canonical_url"]: row for row in documents}
     bridge = by_url[BRIDGE]
     assert bridge["id"] == document_id(BRIDGE)
@@ -125,6 +130,13 @@ def test_sample_shards_hold_the_documents_with_provenance(sample_build):
     assert "\u2019" in mountain["text"] and "\ufffd" not in mountain["text"]  # cp1252 labelled iso-8859-1
     market = next(row for row in documents if "farmers-market" in row["url"])
     assert market["canonical_url"] == "http://nfg.example/s/4kx9"  # matched on the short URL it was saved for
+    school = by_url[SCHOOL]
+    assert (
+        school["cluster_size"] == 2 and school["cluster_id"] == school["id"] and EDITED_SCHOOL not in by_url
+    )
+    assert all(
+        row["cluster_size"] == 1 and row["cluster_id"] == row["id"] for row in documents if row is not school
+    )
     for shard in out.glob("documents-*.parquet"):
         ids = pq.read_table(shard, columns=["id"]).column("id").to_pylist()
         assert ids == sorted(ids)
@@ -137,15 +149,23 @@ def test_sample_dropped_documents_carry_their_reason(sample_build):
     for record in dropped:
         by_stage[record["stage"]] = by_stage.get(record["stage"], 0) + 1
     assert by_stage == {
-        stage: sum(stats["dropped"][stage].values()) for stage in ("fetch", "filter", "dedup")
+        stage: sum(stats["dropped"][stage].values()) for stage in ("fetch", "filter", "dedup", "near_dedup")
     }
-    (duplicate,) = (record for record in dropped if record["reason"] == "exact_duplicate")
-    assert duplicate == {
-        "url": SYNDICATED,
-        "stage": "dedup",
-        "reason": "exact_duplicate",
-        "duplicate_of": document_id(BRIDGE),
-    }
+    duplicates = sorted((record for record in dropped if "duplicate_of" in record), key=lambda r: r["stage"])
+    assert duplicates == [
+        {
+            "url": SYNDICATED,
+            "stage": "dedup",
+            "reason": "exact_duplicate",
+            "duplicate_of": document_id(BRIDGE),
+        },
+        {
+            "url": EDITED_SCHOOL,
+            "stage": "near_dedup",
+            "reason": "near_duplicate",
+            "duplicate_of": document_id(SCHOOL),
+        },
+    ]
 
 
 def test_multi_processing_gives_the_same_shards(sample_build, tmp_path):

@@ -390,6 +390,7 @@ CONFIGS = (
     ("webtext.fetch.FetchConfig", ""),
     ("webtext.extract.ExtractConfig", "extract-"),
     ("webtext.filters.FilterRules", ""),
+    ("webtext.near_dedup.NearDedupConfig", "minhash-"),
 )
 """The config dataclasses whose every field is an option of `build`, and the prefix of its name."""
 
@@ -497,6 +498,19 @@ class ConfigOptionsCommand(click.Command):
     "--keep-media-hosts", is_flag=True, help="Keep links to image/video hosts (imgur, youtube, ...)."
 )
 @click.option("--keep-wikipedia", is_flag=True, help="Keep Wikipedia links (the paper removed them).")
+@click.option(
+    "--near-dedup/--no-near-dedup",
+    default=True,
+    show_default=True,
+    help="Remove near duplicates with MinHash LSH (the --minhash-* options).",
+)
+@click.option(
+    "--components-rounds",
+    default=20,
+    show_default=True,
+    help="Rounds of connected components for near-duplicate clusters (counter components_unconverged_edges "
+    "> 0 means too few).",
+)
 @click.option("--num-shards", default=0, show_default=True, help="Output shards; 0: by --shard-size-mb.")
 @click.option("--shard-size-mb", default=256, show_default=True, help="Target text size of a shard.")
 @click.option(
@@ -512,7 +526,7 @@ def build(context: click.Context, **values) -> None:
     """
     from webtext.links import LinkRules, unix_time
 
-    fetch, extract, filters = (_config(path, prefix, values) for path, prefix in CONFIGS)
+    fetch, extract, filters, near_dedup = (_config(path, prefix, values) for path, prefix in CONFIGS)
     mode = values["fetch_mode"] or ("warc" if values["warc"] else "live")
     if (mode == "warc") != bool(values["warc"]):
         raise click.UsageError("--fetch warc needs --warc GLOB; --fetch live can't be combined with --warc")
@@ -558,6 +572,8 @@ def build(context: click.Context, **values) -> None:
         fetch_threads=values["fetch_threads"],
         extract=extract,
         filters=filters,
+        near_dedup=near_dedup if values["near_dedup"] else None,
+        components_rounds=values["components_rounds"],
         num_shards=values["num_shards"],
         shard_bytes=values["shard_size_mb"] << 20,
         save_warc=values["save_warc"],

@@ -42,6 +42,8 @@ SCHEMA = pa.schema(
         pa.field("words", pa.int64(), nullable=False),
         pa.field("text_hash", pa.string(), nullable=False),
         pa.field("exact_duplicates", pa.int64(), nullable=False),
+        pa.field("cluster_id", pa.string(), nullable=False),
+        pa.field("cluster_size", pa.int64(), nullable=False),
         pa.field("fetched_at", _UTC_SECONDS, nullable=False),
         pa.field("fetch_source", pa.string(), nullable=False),
         pa.field("http_status", pa.int32(), nullable=False),
@@ -91,6 +93,9 @@ class Document:
     language_score: float | None = None
     text_hash: str = ""
     exact_duplicates: int = 0
+    cluster_id: str = ""
+    """The id of the document that represents this one's near-duplicate cluster (its own id if it is it)."""
+    cluster_size: int = 1
     words: int = 0
 
     @property

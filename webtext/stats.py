@@ -20,6 +20,7 @@ FUNNEL = (
     ("documents_extracted", "documents extracted"),
     ("documents_passed_filters", "passed filters"),
     ("documents_unique", "unique documents"),
+    ("documents_near_unique", "after near-dedup"),
     ("documents_written", "documents written"),
 )
 
@@ -30,6 +31,7 @@ STAGE_OF_STEP = {
     "documents_extracted": ("extract",),
     "documents_passed_filters": ("filter",),
     "documents_unique": ("dedup",),
+    "documents_near_unique": ("near_dedup",),
 }
 """Which drops happen on the way to each funnel step (the table prints them on that step's row)."""
 
