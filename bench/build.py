@@ -24,6 +24,7 @@ import itertools
 import json
 import logging
 import multiprocessing
+import os
 import pickle
 import sys
 import tempfile
@@ -483,6 +484,9 @@ def main() -> None:
         extract = bench_extract(pages, args.rounds, Path(scratch))
 
     report(args, len(pages), extract, fetch)
+    load = os.getloadavg()[0]
+    print(f"\nload average at the end: {load:.1f} on {os.cpu_count()} cores (other work skews every figure;")
+    print("the contenders take turns so that they share the skew)")
     print("\nreproduce: .venv/bin/python bench/build.py " + " ".join(sys.argv[1:]))
 
 

@@ -204,7 +204,7 @@ LIVE_FETCH = FetchConfig(
     max_bytes=1_000_000,
     retries=1,
     backoff=0.05,
-    host_delay=0.05,
+    host_delay=0.2,
 )
 
 
