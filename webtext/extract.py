@@ -23,7 +23,19 @@ from pathlib import Path
 
 import charset_normalizer
 import trafilatura
+from htmldate import find_date
+from lxml.html import HtmlElement
+from trafilatura.metadata import (
+    META_URL,
+    examine_meta,
+    extract_meta_json,
+    extract_sitename,
+    extract_title,
+    extract_url,
+)
+from trafilatura.metadata import Document as TrafilaturaDocument
 from trafilatura.settings import set_date_params
+from trafilatura.utils import load_html
 
 # Reasons a page yields no document; each is a counter in the pipeline's stats.
 NO_TEXT = "no_text"
@@ -201,6 +213,28 @@ def _guess_codec(body: bytes) -> str | None:
 # --- extraction ---------------------------------------------------------------------------------
 
 
+def page_metadata(tree: HtmlElement, url: str, config: ExtractConfig) -> TrafilaturaDocument:
+    """trafilatura's metadata without its two costliest searches, which make extraction ~20% slower.
+
+    Title, date (htmldate), site name, description and what <meta> and JSON-LD declare are found as
+    trafilatura finds them; an author is taken only from <meta>/JSON-LD (trafilatura also scans the page
+    for bylines), categories and tags only from <meta> (it also scans links).
+    """
+    metadata = extract_meta_json(tree, examine_meta(tree))
+    if metadata.author and " " not in metadata.author:  # trafilatura's rule: a lone word is no name
+        metadata.author = None
+    metadata.title = metadata.title or extract_title(tree)
+    metadata.url = metadata.url or extract_url(tree, url or None)
+    metadata.date = find_date(tree, **set_date_params(config.extensive_date_search), url=metadata.url)
+    metadata.sitename = (metadata.sitename or extract_sitename(tree) or "").lstrip("@") or None
+    if metadata.sitename and "." not in metadata.sitename and not metadata.sitename[0].isupper():
+        metadata.sitename = metadata.sitename.title()
+    elif not metadata.sitename and metadata.url and (host := META_URL.match(metadata.url)):
+        metadata.sitename = host[1]
+    metadata.clean_and_trim()
+    return metadata
+
+
 def extract_page(
     body: bytes, header_charset: str | None, url: str, config: ExtractConfig = ExtractConfig()
 ) -> Extracted | str:
@@ -209,32 +243,34 @@ def extract_page(
         return TOO_LARGE
     html, charset = decode_html(body, header_charset)
     try:
+        tree = load_html(html)
+        if tree is None:
+            return NO_TEXT
         document = trafilatura.bare_extraction(
-            html,
+            tree,  # copied inside, so `tree` stays whole for the metadata
             url=url or None,
             favor_precision=config.favor_precision,
             fast=config.fast,
             include_comments=config.include_comments,
             include_tables=config.include_tables,
-            with_metadata=True,
-            date_extraction_params=set_date_params(config.extensive_date_search),
         )
+        text = (document.text or "").strip() if document is not None else ""
+        if not text:
+            return NO_TEXT
+        metadata = page_metadata(tree, url, config)
     except Exception:  # trafilatura catches its own ValueErrors; anything else is lxml or a bug
         return EXTRACT_ERROR
-    text = (document.text or "").strip() if document is not None else ""
-    if not text:
-        return NO_TEXT
     lang = _HTML_LANG.search(html, 0, _PRESCAN_BYTES)
     return Extracted(
         text=text,
-        title=document.title or None,
-        date=document.date or None,
-        author=document.author or None,
-        sitename=document.sitename or None,
-        description=document.description or None,
-        categories=tuple(document.categories or ()),
-        tags=tuple(document.tags or ()),
-        pagetype=document.pagetype or None,
+        title=metadata.title or None,
+        date=metadata.date or None,
+        author=metadata.author or None,
+        sitename=metadata.sitename or None,
+        description=metadata.description or None,
+        categories=tuple(metadata.categories or ()),
+        tags=tuple(metadata.tags or ()),
+        pagetype=metadata.pagetype or None,
         html_lang=lang.group(1) if lang else None,
         charset=charset,
     )
