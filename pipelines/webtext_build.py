@@ -49,6 +49,7 @@ from webtext.warc import WarcPageWriter, read_pages
 
 STATS_FILE = "stats.json"
 NOT_IN_WARC = "not_in_warc"
+HOST_URL_CAP = "host_url_cap"
 EXTRACTOR = f"trafilatura {trafilatura.__version__}"
 
 
@@ -143,23 +144,41 @@ class SelectLinks(beam.PTransform):
 
 
 class MergeProvenance(beam.CombineFn):
-    """Provenance.merge is associative and commutative, so the result is the same on any runner."""
+    """All submissions linking one URL -> one Provenance, in linear time (a popular URL can have
+    100,000 links): the accumulator is updated in place and sorted once. Merging is order-free, so the
+    result is the same on any runner."""
 
-    def create_accumulator(self) -> Provenance | None:
-        return None
+    def create_accumulator(self) -> list:
+        return [set(), set(), 0, None, None]  # ids, subreddits, score sum, score max, (created, id)
 
-    def add_input(self, accumulator: Provenance | None, value: Provenance) -> Provenance:
-        return value if accumulator is None else accumulator.merge(value)
+    def add_input(self, accumulator: list, value: Provenance) -> list:
+        first = (value.first_created_utc, value.first_submission_id)
+        return _fold(
+            accumulator, value.submission_ids, value.subreddits, value.score_sum, value.score_max, first
+        )
 
-    def merge_accumulators(self, accumulators) -> Provenance | None:
-        merged = None
-        for accumulator in accumulators:
-            if accumulator is not None:
-                merged = accumulator if merged is None else merged.merge(accumulator)
+    def merge_accumulators(self, accumulators) -> list:
+        accumulators = iter(accumulators)
+        merged = next(accumulators)
+        for other in accumulators:
+            _fold(merged, *other)
         return merged
 
-    def extract_output(self, accumulator: Provenance | None) -> Provenance | None:
-        return accumulator
+    def extract_output(self, accumulator: list) -> Provenance | None:
+        ids, subreddits, score_sum, score_max, first = accumulator
+        if first is None:
+            return None
+        return Provenance(tuple(sorted(ids)), tuple(sorted(subreddits)), score_sum, score_max, *first)
+
+
+def _fold(accumulator: list, ids, subreddits, score_sum: int, score_max: int | None, first) -> list:
+    accumulator[0].update(ids)
+    accumulator[1].update(subreddits)
+    accumulator[2] += score_sum
+    if score_max is not None:
+        accumulator[3] = score_max if accumulator[3] is None else max(accumulator[3], score_max)
+        accumulator[4] = first if accumulator[4] is None else min(accumulator[4], first)
+    return accumulator
 
 
 def count_unique(item: tuple[str, Provenance]) -> tuple[str, Provenance]:
@@ -233,9 +252,10 @@ class FetchHostsFn(beam.DoFn):
     finish; what is still in flight when the bundle ends is emitted by `finish_bundle`.
     """
 
-    def __init__(self, config: FetchConfig, threads: int):
+    def __init__(self, config: FetchConfig, threads: int, max_urls_per_host: int = 0):
         self.config = config
         self.threads = threads
+        self.max_urls_per_host = max_urls_per_host
 
     def setup(self) -> None:
         self._fetcher = Fetcher(self.config)
@@ -243,7 +263,13 @@ class FetchHostsFn(beam.DoFn):
 
     def process(self, element: tuple[str, Iterable[tuple[str, Provenance]]]):
         host, links = element
-        self._crawler.submit(host, list(links))
+        links = sorted(links, key=lambda link: (-link[1].score_max, link[0]))  # the best-voted first
+        if self.max_urls_per_host:
+            # A host's URLs are fetched one after another: a cap bounds the slowest host's time.
+            for url, _ in links[self.max_urls_per_host :]:
+                yield _drop(url, "fetch", HOST_URL_CAP)
+            links = links[: self.max_urls_per_host]
+        self._crawler.submit(host, links)
         for url, provenance, outcome in self._crawler.ready():
             yield _fetched_or_dropped(url, provenance, outcome, "live")
 
@@ -263,10 +289,11 @@ class FetchHostsFn(beam.DoFn):
 class FetchLive(beam.PTransform):
     """(URL, Provenance) -> Fetched over HTTP, politely: URLs are grouped by host before fetching."""
 
-    def __init__(self, config: FetchConfig, threads: int = 32):
+    def __init__(self, config: FetchConfig, threads: int = 32, max_urls_per_host: int = 0):
         super().__init__()
         self.config = config
         self.threads = threads
+        self.max_urls_per_host = max_urls_per_host
 
     def expand(self, urls: beam.PCollection[tuple[str, Provenance]]) -> beam.pvalue.DoOutputsTuple:
         by_host = (
@@ -274,7 +301,8 @@ class FetchLive(beam.PTransform):
             | "ByHost" >> beam.Map(lambda item: (host_key(item[0]), item))
             | "GroupByHost" >> beam.GroupByKey()
         )
-        return _with_dropped(beam.ParDo(FetchHostsFn(self.config, self.threads)), "Fetch", by_host)
+        fetch = FetchHostsFn(self.config, self.threads, self.max_urls_per_host)
+        return _with_dropped(beam.ParDo(fetch), "Fetch", by_host)
 
 
 def read_warc(path: str) -> Iterator[tuple[str, Page]]:
@@ -607,6 +635,8 @@ class BuildConfig:
     links: LinkRules = field(default_factory=LinkRules)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     fetch_threads: int = 32
+    max_urls_per_host: int = 0
+    """0: no cap."""
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     filters: FilterRules = field(default_factory=FilterRules)
     near_dedup: NearDedupConfig | None = field(default_factory=NearDedupConfig)
@@ -629,7 +659,7 @@ def build(pipeline: beam.Pipeline, config: BuildConfig) -> None:
     if config.warc:
         fetched = urls | "ReplayWarc" >> ReplayWarc(config.warc)
     else:
-        fetched = urls | "Fetch" >> FetchLive(config.fetch, config.fetch_threads)
+        fetched = urls | "Fetch" >> FetchLive(config.fetch, config.fetch_threads, config.max_urls_per_host)
         if config.save_warc:
             fetched.kept | "SaveWarc" >> SaveWarc(FileSystems.join(config.out, "warc"))
     extracted = fetched.kept | "Extract" >> Extract(config.extract)

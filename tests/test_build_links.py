@@ -5,6 +5,8 @@ from __future__ import annotations
 import bz2
 import gzip
 import json
+import random
+import time
 
 import apache_beam as beam
 import zstandard
@@ -13,7 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from pipelines.metrics import read_counters
-from pipelines.webtext_build import DedupURLs, ReadSubmissions, SelectLinks
+from pipelines.webtext_build import DedupURLs, MergeProvenance, ReadSubmissions, SelectLinks
 from webtext.links import LinkRules, Provenance, unix_time
 
 JUNE_2017 = unix_time("2017-06-01")
@@ -118,3 +120,27 @@ def test_truncated_dump_keeps_what_was_read_and_counts_it(tmp_path):
     result.wait_until_finish()
     truncated = result.metrics().query(MetricsFilter().with_name("dump_files_truncated"))["counters"]
     assert [counter.committed for counter in truncated] == [1]
+
+
+def test_merge_provenance_is_linear_and_order_free():
+    links = [
+        Provenance((f"s{i}",), (f"r{i % 50}",), i % 7, i % 7, JUNE_2017 + i % 1000, f"s{i}")
+        for i in range(20_000)
+    ]
+    combine = MergeProvenance()
+    started = time.perf_counter()
+    halves = [combine.create_accumulator(), combine.create_accumulator()]
+    for i, link in enumerate(links):
+        combine.add_input(halves[i % 2], link)
+    merged = combine.extract_output(combine.merge_accumulators(halves))
+    assert time.perf_counter() - started < 2.0  # the old tuple-rebuilding merge took ~175 s
+    small = random.Random(1).sample(links, 30)
+    expected = small[0]
+    for link in small[1:]:
+        expected = expected.merge(link)
+    accumulator = combine.create_accumulator()
+    for link in reversed(small):
+        combine.add_input(accumulator, link)
+    assert combine.extract_output(accumulator) == expected
+    assert len(merged.submission_ids) == 20_000 and merged.first_submission_id == "s0"
+    assert merged.score_sum == sum(i % 7 for i in range(20_000)) and len(merged.subreddits) == 50

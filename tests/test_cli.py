@@ -140,6 +140,7 @@ def test_build_rejects_contradictory_options(tmp_path):
         (["--warc", "a.warc.gz", "--save-warc"], "--save-warc saves a live crawl"),
         (["--before", "2018-13-01"], "2018-13-01"),
         (["--max-top-ngram-char-fraction", "2=0.2"], "n:limit pairs"),
+        (["--host-dealy", "5"], "no such option: --host-dealy"),
     ]:
         result = CliRunner().invoke(main, base + extra)
         assert result.exit_code == 2 and message in result.output, result.output

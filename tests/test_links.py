@@ -42,6 +42,9 @@ def test_created_utc_of_every_era(created, expected):
         (_line(created_utc=...), "bad_created_utc"),
         (_line(created_utc="yesterday"), "bad_created_utc"),
         (_line(created_utc=True), "bad_created_utc"),
+        (_line(created_utc=-99999999999999), "bad_created_utc"),
+        (_line(created_utc="1e20"), "bad_created_utc"),
+        (_line(score=1e30), "bad_score"),
         (_line(score="many"), "bad_score"),
         (_line(score=...), "bad_score"),
     ],
@@ -123,7 +126,7 @@ def test_every_rule_is_a_switch():
             _submission("https://blog.example.net/p"),
             LinkRules(extra_blocked_hosts=frozenset({"example.net"})),
         )
-        == links.MEDIA_HOST
+        == links.BLOCKED_HOST
     )
 
 
@@ -141,6 +144,7 @@ def test_every_rule_is_a_switch():
         ("https://example.com./a", "https://example.com/a"),
         ("mailto:someone@example.com", None),
         ("https://example.com:99999/", None),
+        ("http://gizmodo.com/#!5778431/an-article", "http://gizmodo.com/#!5778431/an-article"),
         ("", None),
     ],
 )

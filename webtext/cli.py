@@ -443,6 +443,20 @@ class ConfigOptionsCommand(click.Command):
         return super().get_params(ctx)
 
 
+def _check_beam_args(args: list[str]) -> None:
+    """Options neither `build` nor Beam knows are typos (--host-dealy 5): Beam would only warn and drop them."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    known = PipelineOptions([]).get_all_options()
+    given = PipelineOptions(args).get_all_options(retain_unknown_options=True)
+    unknown_names = given.keys() - known.keys()
+    unknown = [arg for arg in args if arg.lstrip("-").split("=")[0].replace("-", "_") in unknown_names]
+    if unknown:
+        raise click.UsageError(
+            f"no such option: {', '.join(unknown)} (not a build option, and Beam doesn't know it)"
+        )
+
+
 @main.command(
     "build",
     cls=ConfigOptionsCommand,
@@ -473,6 +487,12 @@ class ConfigOptionsCommand(click.Command):
 )
 @click.option("--save-warc", is_flag=True, help="Write what a live crawl fetched to OUT/warc/*.warc.gz.")
 @click.option("--fetch-threads", default=32, show_default=True, help="Requests in flight per worker.")
+@click.option(
+    "--max-urls-per-host",
+    default=0,
+    show_default=True,
+    help="Fetch at most this many URLs of one host (the best-voted; the rest: host_url_cap); 0: all.",
+)
 @click.option("--min-score", default=3, show_default=True, help="Minimum Reddit karma of a submission.")
 @click.option(
     "--before",
@@ -557,6 +577,7 @@ def build(context: click.Context, **values) -> None:
         extra_blocked_hosts=frozenset(host.lower() for host in values["block_host"]),
     )
     pipeline_args = list(context.args)
+    _check_beam_args(pipeline_args)
     if not any(arg.startswith("--runner") for arg in pipeline_args):
         pipeline_args.append("--runner=FnApiRunner")  # the DirectRunner would first download Prism
 
@@ -570,6 +591,7 @@ def build(context: click.Context, **values) -> None:
         links=links,
         fetch=fetch,
         fetch_threads=values["fetch_threads"],
+        max_urls_per_host=values["max_urls_per_host"],
         extract=extract,
         filters=filters,
         near_dedup=near_dedup if values["near_dedup"] else None,
@@ -584,6 +606,12 @@ def build(context: click.Context, **values) -> None:
     except OSError as error:  # no dumps, or an output directory that already holds a build
         raise click.ClickException(str(error)) from None
     click.echo(format_table(stats))
+    if stats["counters"].get("components_unconverged_edges"):
+        click.echo(
+            "warning: near-duplicate clusters did not converge in --components-rounds "
+            f"{values['components_rounds']}; some clusters may be split: raise it",
+            err=True,
+        )
     click.echo(
         f"wrote {stats['funnel']['documents_written']:,} documents in {len(stats['shards'])} shard(s) and "
         f"stats.json to {values['out']} in {stats['seconds']:.0f} s"

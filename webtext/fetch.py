@@ -312,38 +312,42 @@ def _seconds(value: str) -> float | None:
     return seconds if 0 <= seconds < math.inf else None
 
 
-@dataclass
-class _RobotsEntry:
-    loaded: threading.Event = field(default_factory=threading.Event)
-    robots: Robots | str = ROBOTS_UNAVAILABLE
-    """The rules, or the reason nothing on the host may be fetched."""
+T = TypeVar("T")
 
 
-class _RobotsCache:
-    """Each origin's Robots, loaded once however many threads ask at once; the least recently used go."""
+class _Entry:
+    def __init__(self) -> None:
+        self.loaded = threading.Event()
+        self.value: object = ROBOTS_UNAVAILABLE
+        """What was loaded, or (if loading raised) the reason nothing on the host may be fetched."""
+
+
+class _LoadOnce:
+    """Per-host answers (robots.txt, the address check) loaded once however many threads ask at once;
+    the least recently used are forgotten. A dead host's DNS timeout is paid once, not once a URL."""
 
     def __init__(self, size: int = _ROBOTS_CACHE_SIZE):
         self._size = size
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, _RobotsEntry] = OrderedDict()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
-    def get(self, origin: str, load: Callable[[], Robots | str]) -> Robots | str:
+    def get(self, key: str, load: Callable[[], T]) -> T:
         with self._lock:
-            entry = self._entries.get(origin)
+            entry = self._entries.get(key)
             loading = entry is None
             if entry is None:
-                entry = self._entries[origin] = _RobotsEntry()
+                entry = self._entries[key] = _Entry()
                 if len(self._entries) > self._size:
                     self._entries.popitem(last=False)
             else:
-                self._entries.move_to_end(origin)
+                self._entries.move_to_end(key)
         if loading:
             try:
-                entry.robots = load()
+                entry.value = load()
             finally:
                 entry.loaded.set()  # even if load raised: waiters then see robots_unavailable
         entry.loaded.wait()
-        return entry.robots
+        return entry.value
 
 
 class _Deadline:
@@ -360,7 +364,8 @@ class Fetcher:
     def __init__(self, config: FetchConfig | None = None, gate: HostGate | None = None):
         self.config = config or FetchConfig()
         self.gate = gate or HostGate(self.config.host_concurrency)
-        self._robots = _RobotsCache()
+        self._robots = _LoadOnce()
+        self._addresses = _LoadOnce()
         self._pool = urllib3.PoolManager(num_pools=_POOLS, maxsize=self.config.host_concurrency)
         self._headers = {
             "User-Agent": self.config.user_agent,
@@ -394,7 +399,7 @@ class Fetcher:
             if target is None:
                 return INVALID_URL if hop == 0 else BAD_REDIRECT
             if not self.config.allow_private:
-                refused = _address_reason(target)
+                refused = self._addresses.get(target.key, partial(_address_reason, target))
                 if refused:
                     return refused
             delay = self.config.host_delay
@@ -592,7 +597,6 @@ def _looks_like_html(head: bytes) -> bool:
 
 # --- Many hosts at once ----------------------------------------------------------------------------------------
 
-T = TypeVar("T")
 Result = tuple[str, T, Page | str]
 
 

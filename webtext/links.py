@@ -79,10 +79,11 @@ AFTER_WINDOW = "after_window"
 BLOCKED_SUBREDDIT = "blocked_subreddit"
 NON_DOCUMENT_EXTENSION = "non_document_extension"
 MEDIA_HOST = "media_host"
+BLOCKED_HOST = "blocked_host"
 WIKIPEDIA = "wikipedia"
 LINK_REASONS = (
     SELF_POST, NO_URL, INVALID_URL, REDDIT_HOSTED, LOW_SCORE, OVER_18, BEFORE_WINDOW, AFTER_WINDOW,
-    BLOCKED_SUBREDDIT, NON_DOCUMENT_EXTENSION, MEDIA_HOST, WIKIPEDIA,
+    BLOCKED_SUBREDDIT, NON_DOCUMENT_EXTENSION, MEDIA_HOST, BLOCKED_HOST, WIKIPEDIA,
 )  # fmt: skip
 
 
@@ -134,8 +135,10 @@ def rejection(submission: Submission, rules: LinkRules) -> str | None:
         return BLOCKED_SUBREDDIT
     if rules.drop_non_documents and _extension(parts.path) in NON_DOCUMENT_EXTENSIONS:
         return NON_DOCUMENT_EXTENSION
-    if rules.drop_media_hosts and _on(host, MEDIA_HOSTS | rules.extra_blocked_hosts):
+    if rules.drop_media_hosts and _on(host, MEDIA_HOSTS):
         return MEDIA_HOST
+    if _on(host, rules.extra_blocked_hosts):
+        return BLOCKED_HOST
     if rules.drop_wikipedia and _on(host, WIKIPEDIA_HOSTS):
         return WIKIPEDIA
     return None
@@ -144,7 +147,7 @@ def rejection(submission: Submission, rules: LinkRules) -> str | None:
 def canonical_url(url: str) -> str | None:
     """The one spelling of `url` used both as the dedup key and for equality; None if not http(s).
 
-    Lowercase scheme and host, no default port, no fragment, no tracking parameters, the query
+    Lowercase scheme and host, no default port, no fragment (but a "#!" one), no tracking parameters, the query
     sorted, `&amp;` unescaped, an empty path as "/", and percent-escapes normalised.
     """
     parts = _split(url.replace("&amp;", "&"))
@@ -165,7 +168,9 @@ def canonical_url(url: str) -> str | None:
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
         if key.lower() not in TRACKING_PARAMETERS and not key.lower().startswith(TRACKING_PREFIXES)
     ]
-    return urlunsplit((parts.scheme, netloc, path, urlencode(sorted(query)), ""))
+    # A "#!" fragment is the page itself on AJAX-era sites (twitter.com/#!/user/status/1): keep it.
+    fragment = parts.fragment if parts.fragment.startswith("!") else ""
+    return urlunsplit((parts.scheme, netloc, path, urlencode(sorted(query)), fragment))
 
 
 def url_host(url: str) -> str:

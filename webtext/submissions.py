@@ -18,6 +18,10 @@ BAD_CREATED_UTC = "bad_created_utc"
 BAD_SCORE = "bad_score"
 LINE_REASONS = (INVALID_JSON, NOT_AN_OBJECT, MISSING_ID, BAD_CREATED_UTC, BAD_SCORE)
 
+EARLIEST = 1118880000  # 2005-06-16: Reddit went online; an earlier created_utc is a corrupt record
+LATEST = 4102444800  # 2100-01-01
+MAX_SCORE = 2**53  # beyond any real karma; keeps sums exact and within Parquet's int64
+
 
 @dataclass(frozen=True)
 class Submission:
@@ -45,10 +49,10 @@ def parse_submission(line: str | bytes) -> Submission | str:
     if not isinstance(submission_id, str) or not submission_id:
         return MISSING_ID
     created = _as_int(record.get("created_utc"))
-    if created is None:
+    if created is None or not EARLIEST <= created < LATEST:
         return BAD_CREATED_UTC
     score = _as_int(record.get("score", record.get("ups")))
-    if score is None:
+    if score is None or abs(score) > MAX_SCORE:
         return BAD_SCORE
     url = record.get("url")
     url = url.replace("&amp;", "&").strip() if isinstance(url, str) else ""
