@@ -134,7 +134,7 @@ class FetchConfig:
     """Allow loopback and private addresses (local test servers); off, so no URL can reach internal services."""
     respect_robots: bool = True
     host_delay: float = 1.0
-    """Minimum seconds between the starts of two requests to one host."""
+    """Seconds of pause after a request to a host ends before the next one starts."""
     host_concurrency: int = 1
     max_crawl_delay: float = 10.0
     """A robots.txt Crawl-delay raises the host's delay up to this, so one host cannot stall a worker for long."""
@@ -188,7 +188,9 @@ def host_key(url: str) -> str:
 
 
 class HostGate:
-    """Per-process politeness: at most `concurrency` requests in flight to a host, starts `delay` s apart.
+    """Per-process politeness: at most `concurrency` requests in flight to a host, and each starts `delay` s
+    after the previous one to that host started *and ended* (as Nutch counts it): a slow server gets the
+    full pause, and a server sees requests at least `delay` apart even when connecting takes time.
 
     Share one gate among every thread (and every Fetcher) of a process so that the limits hold for the
     process as a whole.
@@ -198,7 +200,7 @@ class HostGate:
         self.concurrency = concurrency
         self._changed = threading.Condition()
         self._in_flight: dict[str, int] = {}
-        self._last_start: dict[str, float] = {}
+        self._last_used: dict[str, float] = {}
         self._longest_delay = 0.0
         self._prune_at = 1024
 
@@ -209,7 +211,7 @@ class HostGate:
         with self._changed:
             while True:
                 now = time.monotonic()
-                wait = self._last_start.get(host, -math.inf) + delay - now
+                wait = self._last_used.get(host, -math.inf) + delay - now
                 if self._in_flight.get(host, 0) < self.concurrency:
                     if wait <= 0:
                         break
@@ -221,12 +223,13 @@ class HostGate:
                     wait = give_up - now if wait is None else min(wait, give_up - now)
                 self._changed.wait(wait)
             self._in_flight[host] = self._in_flight.get(host, 0) + 1
-            self._last_start[host] = now
+            self._last_used[host] = now
             self._longest_delay = max(self._longest_delay, delay)
         try:
             yield
         finally:
             with self._changed:
+                self._last_used[host] = time.monotonic()  # the pause runs from the end
                 self._in_flight[host] -= 1
                 if not self._in_flight[host]:
                     del self._in_flight[host]
@@ -234,16 +237,16 @@ class HostGate:
                 self._changed.notify_all()
 
     def _forget_stale(self) -> None:
-        """Drop start times too old to delay anyone, so that a long crawl of many hosts stays small."""
-        if len(self._last_start) < self._prune_at:
+        """Drop times too old to delay anyone, so that a long crawl of many hosts stays small."""
+        if len(self._last_used) < self._prune_at:
             return
         cutoff = time.monotonic() - self._longest_delay
-        self._last_start = {
+        self._last_used = {
             host: start
-            for host, start in self._last_start.items()
+            for host, start in self._last_used.items()
             if start > cutoff or host in self._in_flight
         }
-        self._prune_at = max(1024, 2 * len(self._last_start))
+        self._prune_at = max(1024, 2 * len(self._last_used))
 
 
 @dataclass(frozen=True)
