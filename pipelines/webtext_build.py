@@ -11,6 +11,7 @@ side output (`Dropped`) that `run` can write out.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import operator
@@ -495,11 +496,34 @@ class ExactDedup(beam.PTransform):
 # ---------------------------------------------------------------------- NearDedup
 
 
-def bucket_entries(document: Document, config: NearDedupConfig) -> Iterator[tuple[bytes, tuple]]:
-    """(band key, (rank, shingle hashes)) for each LSH band: documents sharing a key are candidates."""
+SHINGLES = "shingles"
+
+
+def band_memberships(document: Document, config: NearDedupConfig):
+    """(band key, rank) for each LSH band, and once (tagged SHINGLES) the document's shingle hashes."""
     hashes = shingle_hashes(document.text, config.ngram)
+    rank = document.rank()
     for key in band_keys(signature_of_shingles(hashes, config), config):
-        yield key, (document.rank(), hashes)
+        yield key, rank
+    yield beam.pvalue.TaggedOutput(SHINGLES, (rank, hashes))
+
+
+def shared_buckets(bucket: tuple[bytes, Iterable[tuple]]) -> Iterator[tuple[tuple, bytes]]:
+    """(rank, band key) for every member of a bucket that has company; almost every bucket has none."""
+    band_key, ranks = bucket
+    if next(itertools.islice(ranks, 1, None), None) is None:
+        return
+    for rank in ranks:
+        yield rank, band_key
+
+
+def candidate_entries(element: tuple[tuple, dict[str, list]]) -> Iterator[tuple[bytes, tuple]]:
+    """(band key, (rank, shingle hashes)) for each shared bucket of a document: verification needs the sets."""
+    rank, joined = element
+    if joined["buckets"]:
+        (hashes,) = joined["shingles"]
+        for band_key in joined["buckets"]:
+            yield band_key, (rank, hashes)
 
 
 def verified_pairs(bucket: tuple[bytes, Iterable[tuple]], config: NearDedupConfig) -> Iterator[tuple]:
@@ -542,7 +566,7 @@ class NearDedup(beam.PTransform):
     """Document -> one document per cluster of near duplicates (MinHash LSH), with shuffles only.
 
     Band keys group candidates (a GroupByKey per band key, no index in memory), pairs are verified by
-    exact shingle Jaccard inside each bucket, clusters are the connected components of the verified
+    exact shingle Jaccard inside each shared bucket, clusters are the connected components of the verified
     pairs, and each cluster keeps its best document by `Document.rank` (highest score, then earliest
     submission), the same rule as ExactDedup.
     """
@@ -553,10 +577,21 @@ class NearDedup(beam.PTransform):
         self.max_rounds = max_rounds
 
     def expand(self, documents: beam.PCollection[Document]) -> beam.pvalue.DoOutputsTuple:
-        pairs = (
-            documents
-            | "BandKeys" >> beam.FlatMap(bucket_entries, self.config)
+        # Two groupings keep the shuffle small: band keys with ranks only (20 short records a document),
+        # then shingle sets only for the documents that share a bucket with another.
+        bands = documents | "BandKeys" >> beam.FlatMap(band_memberships, self.config).with_outputs(
+            SHINGLES, main="memberships"
+        )
+        shared = (
+            bands.memberships
             | "GroupByBand" >> beam.GroupByKey()
+            | "SharedBuckets" >> beam.FlatMap(shared_buckets)
+        )
+        pairs = (
+            {"buckets": shared, "shingles": bands[SHINGLES]}
+            | "JoinShingles" >> beam.CoGroupByKey()
+            | "CandidateEntries" >> beam.FlatMap(candidate_entries)
+            | "GroupCandidates" >> beam.GroupByKey()
             | "Verify" >> beam.FlatMap(verified_pairs, self.config)
             | "DistinctPairs" >> beam.Distinct()
         )
