@@ -11,13 +11,16 @@ side output (`Dropped`) that `run` can write out.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import math
 import operator
+import queue
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 
 import apache_beam as beam
@@ -32,7 +35,7 @@ from pipelines.components import ConnectedComponents
 from pipelines.files import MatchPaths
 from pipelines.metrics import count, read_counters
 from webtext.compression import DECOMPRESSION_ERRORS, decompressing
-from webtext.extract import ExtractConfig, Extractor
+from webtext.extract import ExtractConfig, Extracted, Extractor
 from webtext.fetch import Crawler, FetchConfig, Fetcher, Page, host_key, page_rejection
 from webtext.filters import FilterRules, filter_rejection, normalized_text_hash
 from webtext.links import LinkRules, Provenance, canonical_url, rejection
@@ -276,11 +279,7 @@ class FetchHostsFn(beam.DoFn):
 
     def finish_bundle(self):
         for url, provenance, outcome in self._crawler.drain():
-            output = _fetched_or_dropped(url, provenance, outcome, "live")
-            if isinstance(output, beam.pvalue.TaggedOutput):
-                yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
-            else:
-                yield GlobalWindows.windowed_value(output)
+            yield _windowed(_fetched_or_dropped(url, provenance, outcome, "live"))
 
     def teardown(self) -> None:
         self._crawler.close()
@@ -394,38 +393,73 @@ class SaveWarc(beam.PTransform):
 
 
 class ExtractFn(beam.DoFn):
-    """Fetched -> Document with trafilatura, in a child process that is killed past the time limit."""
+    """Fetched -> Document with trafilatura, in child processes that are killed past the time limit.
+
+    Pages go to `config.processes` children through as many threads (each waits on its child's pipe,
+    so the GIL is free): with one child, Beam's own work on a page overlaps the extraction of the next;
+    with more, pages are extracted in parallel. Outputs keep the input order; a bundle's last pages are
+    emitted by `finish_bundle`.
+    """
 
     def __init__(self, config: ExtractConfig):
         self.config = config
 
     def setup(self) -> None:
-        self._extractor = Extractor(self.config)
+        self._extractors = [Extractor(self.config) for _ in range(self.config.processes)]
+        self._idle: queue.SimpleQueue[Extractor] = queue.SimpleQueue()
+        for extractor in self._extractors:
+            self._idle.put(extractor)
+        self._pool = ThreadPoolExecutor(self.config.processes, thread_name_prefix="extract")
+        self._pending: collections.deque[Future] = collections.deque()
+
+    def _extract(self, fetched: Fetched) -> tuple[Fetched, Extracted | str]:
+        extractor = self._idle.get()
+        try:
+            page = fetched.page
+            return fetched, extractor.extract(page.body, page.charset, page.final_url)
+        finally:
+            self._idle.put(extractor)
 
     def process(self, fetched: Fetched):
-        page = fetched.page
-        result = self._extractor.extract(page.body, page.charset, page.final_url)
-        if isinstance(result, str):
-            yield _drop(fetched.url, "extract", result)
-            return
-        count("documents_extracted")
-        yield Document.from_page(
-            fetched.url,
-            fetched.provenance,
-            page,
-            fetched.source,
-            text=result.text,
-            title=result.title,
-            charset=result.charset,
-            published=result.date,
-            author=result.author,
-            sitename=result.sitename,
-            description=result.description,
-            extractor=EXTRACTOR,
-        )
+        self._pending.append(self._pool.submit(self._extract, fetched))
+        while self._pending and (self._pending[0].done() or len(self._pending) > 2 * self.config.processes):
+            yield _document_or_dropped(*self._pending.popleft().result())
+
+    def finish_bundle(self):
+        while self._pending:
+            yield _windowed(_document_or_dropped(*self._pending.popleft().result()))
 
     def teardown(self) -> None:
-        self._extractor.close()
+        self._pool.shutdown()
+        for extractor in self._extractors:
+            extractor.close()
+
+
+def _document_or_dropped(fetched: Fetched, result: Extracted | str):
+    if isinstance(result, str):
+        return _drop(fetched.url, "extract", result)
+    count("documents_extracted")
+    return Document.from_page(
+        fetched.url,
+        fetched.provenance,
+        fetched.page,
+        fetched.source,
+        text=result.text,
+        title=result.title,
+        charset=result.charset,
+        published=result.date,
+        author=result.author,
+        sitename=result.sitename,
+        description=result.description,
+        extractor=EXTRACTOR,
+    )
+
+
+def _windowed(output):
+    """An output of finish_bundle, which must carry its window (the global one here)."""
+    if isinstance(output, beam.pvalue.TaggedOutput):
+        return beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+    return GlobalWindows.windowed_value(output)
 
 
 class Extract(beam.PTransform):

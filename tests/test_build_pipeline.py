@@ -168,10 +168,10 @@ def test_sample_dropped_documents_carry_their_reason(sample_build):
     ]
 
 
-def test_multi_processing_gives_the_same_shards(sample_build, tmp_path):
+def test_multi_processing_and_parallel_extraction_give_the_same_shards(sample_build, tmp_path):
     out, stats = sample_build
     args = [*FNAPI, "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
-    other = run(_sample_config(tmp_path, num_shards=2), args)
+    other = run(_sample_config(tmp_path, num_shards=2, extract=ExtractConfig(processes=2)), args)
     assert other["funnel"] == stats["funnel"] and other["dropped"] == stats["dropped"]
     for name in stats["shards"]:
         assert pq.read_table(tmp_path / name).equals(pq.read_table(out / name))

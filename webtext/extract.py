@@ -71,6 +71,9 @@ class ExtractConfig:
     max_html_bytes: int = 5_000_000
     """Larger bodies are skipped (reason `too_large`): no article needs 5 MB of HTML, and such pages
     are the ones that run away in lxml."""
+    processes: int = 1
+    """Extraction children per pipeline worker thread. Dataflow runs many threads per core, each with its
+    own children, so 1 already keeps cores busy there; locally, one child per core extracts in parallel."""
     max_documents_per_worker: int = 10_000
     """The Extractor restarts its child after this many pages, bounding memory that lxml and
     trafilatura's caches accumulate."""
