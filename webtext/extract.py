@@ -24,6 +24,10 @@ from pathlib import Path
 import charset_normalizer
 import trafilatura
 from htmldate import find_date
+from htmldate.core import examine_header
+from htmldate.extractors import extract_url_date, json_search
+from htmldate.utils import Extractor as DateOptions
+from htmldate.validators import get_max_date, get_min_date
 from lxml.html import HtmlElement
 from trafilatura.metadata import (
     META_URL,
@@ -60,6 +64,9 @@ class ExtractConfig:
     fast: bool = True
     """Skip trafilatura's fallback comparison with readability and jusText: it buys recall (it swaps
     in whichever finds more text), not precision, and costs more than half of the time per page."""
+    page_date_search: bool = False
+    """When neither the URL nor <meta>/JSON-LD declare a date, let htmldate search the page's elements and
+    text: ~5 ms a page (a sixth of extraction) for a date that is often not the publication date."""
     extensive_date_search: bool = False
     """Let htmldate guess a date from free text (through dateparser) when markup, metadata and the URL
     give none: error-prone guesses, and dateparser spends seconds compiling its locales in each
@@ -216,6 +223,12 @@ def _guess_codec(body: bytes) -> str | None:
 # --- extraction ---------------------------------------------------------------------------------
 
 
+def declared_date(tree: HtmlElement, url: str | None) -> str | None:
+    """htmldate's first three steps only: a date in the URL, in <meta> headers, or in JSON-LD."""
+    options = DateOptions(False, get_max_date(None), get_min_date(None), True, "%Y-%m-%d")
+    return extract_url_date(url, options) or examine_header(tree, options) or json_search(tree, options)
+
+
 def page_metadata(tree: HtmlElement, url: str, config: ExtractConfig) -> TrafilaturaDocument:
     """trafilatura's metadata without its two costliest searches, which make extraction ~20% slower.
 
@@ -228,7 +241,11 @@ def page_metadata(tree: HtmlElement, url: str, config: ExtractConfig) -> Trafila
         metadata.author = None
     metadata.title = metadata.title or extract_title(tree)
     metadata.url = metadata.url or extract_url(tree, url or None)
-    metadata.date = find_date(tree, **set_date_params(config.extensive_date_search), url=metadata.url)
+    metadata.date = (
+        find_date(tree, **set_date_params(config.extensive_date_search), url=metadata.url)
+        if config.page_date_search
+        else declared_date(tree, metadata.url)
+    )
     metadata.sitename = (metadata.sitename or extract_sitename(tree) or "").lstrip("@") or None
     if metadata.sitename and "." not in metadata.sitename and not metadata.sitename[0].isupper():
         metadata.sitename = metadata.sitename.title()
