@@ -24,6 +24,8 @@ demo: $(VENV)/.installed-train
 	$(BIN)/webtext build --submissions 'samples/build/RS_*.zst' --warc 'samples/build/*.warc.gz' \
 		--before 2018-01-01 --out out/demo/webtext --write-dropped
 	$(BIN)/webtext bpe count --vocab $(VOCAB) 'out/demo/webtext/documents-*.parquet'
+	# GPT-2 token shards of the corpus, in llm.c's format.
+	$(BIN)/webtext tokenize --shards out/demo/webtext --vocab $(VOCAB) --out out/demo/tokens --shard-tokens 4096
 	# GPT-2's own tokenizer: token statistics of the sample, and an exact round trip.
 	$(BIN)/webtext bpe count --vocab $(VOCAB) samples/documents.jsonl
 	$(BIN)/webtext bpe encode --vocab $(VOCAB) --ordinary --format npy -o out/demo/readme.npy README.md
