@@ -1,0 +1,120 @@
+"""The training checkpoint: one `torch.save` file that `generate` and `train --resume` both read.
+
+The file is a dict of tensors and plain Python values only, so `torch.load(weights_only=True)` opens it
+without running any pickled code:
+
+    config        dataclasses.asdict(GPTConfig)
+    model         the bare GPT's state_dict (no DDP `module.` or torch.compile `_orig_mod.` prefixes)
+    optimizer     the optimizer's state_dict
+    step          optimizer steps taken
+    train_config  the TrainConfig as a dict
+    loaders       one TokenLoader.state_dict() per rank
+    rng           one `rng_state()` per rank
+
+It is written under a temporary name beside the final one and renamed into place, so a run killed while
+saving leaves the previous checkpoint whole and never one that is half written.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.gpt import GPT, GPTConfig
+
+KEYS = ("config", "model", "optimizer", "step", "train_config", "loaders", "rng")
+
+
+class CheckpointError(ValueError):
+    """A file that is not a whole checkpoint of this format."""
+
+
+def save_checkpoint(path: str | os.PathLike, checkpoint: dict) -> None:
+    """Writes `checkpoint` (a dict with exactly KEYS) to `path` atomically."""
+    if set(checkpoint) != set(KEYS):
+        raise CheckpointError(f"a checkpoint has the keys {', '.join(KEYS)}; got {', '.join(checkpoint)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as f:
+        try:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException:
+            os.unlink(f.name)
+            raise
+    os.replace(f.name, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # makes the rename itself survive a crash
+    finally:
+        os.close(directory)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """The checkpoint at `path`, on the CPU; CheckpointError when it is missing a part or is not one."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no checkpoint there")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError... for a bad file
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated or corrupt?): {error}"
+        ) from error
+    if not isinstance(checkpoint, dict) or set(checkpoint) != set(KEYS):
+        found = ", ".join(map(str, checkpoint)) if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise CheckpointError(
+            f"{path}: not a training checkpoint (expected keys {', '.join(KEYS)}; got {found})"
+        )
+    return checkpoint
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> GPT:
+    """The trained GPT from a checkpoint, in eval mode on `device`."""
+    checkpoint = load_checkpoint(path)
+    model = GPT(GPTConfig(**checkpoint["config"]))
+    model.load_state_dict(checkpoint["model"])
+    return model.to(device).eval()
+
+
+def rng_state() -> dict:
+    """Every generator a training step may draw from, as tensors and plain values."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "position": position,
+            "has_gauss": has_gauss,
+            "gauss": gauss,
+        },
+        "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+    numpy = state["numpy"]
+    np.random.set_state(
+        (
+            numpy["kind"],
+            numpy["keys"].numpy().astype(np.uint32),
+            numpy["position"],
+            numpy["has_gauss"],
+            numpy["gauss"],
+        )
+    )
+    python = state["python"]
+    random.setstate((python["version"], tuple(python["internal"]), python["gauss_next"]))

@@ -1,0 +1,70 @@
+"""Batches from llm.c token shards, the way nanoGPT and llm.c read them.
+
+The shards are one token stream cut into files. Each step the ranks together consume one window of
+world_size·B·T tokens (+1 for the last target); rank r takes the r-th B·T slice of it, so the ranks read
+disjoint, adjacent tokens and world_size ranks see exactly what one rank accumulating world_size micro
+batches would. A shard whose rest is too short for a whole window is left for the next one; after the
+last shard the stream starts over. The position is two integers, so a resumed run reads on exactly
+where the interrupted one stopped.
+"""
+
+from __future__ import annotations
+
+import glob
+
+import numpy as np
+import torch
+
+from model.tokens import load_shard, read_header
+
+
+class TokenLoaderError(ValueError):
+    """Shards that cannot feed the requested batches, or a saved state that does not fit them."""
+
+
+class TokenLoader:
+    def __init__(
+        self, pattern: str, batch_size: int, seq_len: int, rank: int = 0, world_size: int = 1
+    ) -> None:
+        if not 0 <= rank < world_size:
+            raise TokenLoaderError(f"rank {rank} is outside 0..{world_size - 1}")
+        self.paths = sorted(glob.glob(pattern))
+        if not self.paths:
+            raise TokenLoaderError(f"no token shards match {pattern!r}")
+        self.batch_size, self.seq_len, self.rank, self.world_size = batch_size, seq_len, rank, world_size
+        self.window = world_size * batch_size * seq_len + 1
+        for path in self.paths:
+            count = read_header(path)
+            if count < self.window:
+                raise TokenLoaderError(
+                    f"{path}: {count:,} tokens, fewer than one window of {self.window:,} "
+                    f"(world_size {world_size} × batch {batch_size} × seq_len {seq_len} + 1)"
+                )
+        self._load(0, rank * batch_size * seq_len)
+
+    def _load(self, shard: int, position: int) -> None:
+        self.shard, self.position = shard, position
+        self.tokens = load_shard(self.paths[shard])
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and next-token targets, both (batch_size, seq_len) int64."""
+        size = self.batch_size * self.seq_len
+        chunk = torch.from_numpy(self.tokens[self.position : self.position + size + 1].astype(np.int64))
+        x, y = chunk[:-1].view(self.batch_size, self.seq_len), chunk[1:].view(self.batch_size, self.seq_len)
+        self.position += self.world_size * size
+        if self.position - self.rank * size + self.window > len(self.tokens):
+            self._load((self.shard + 1) % len(self.paths), self.rank * size)
+        return x, y
+
+    def state_dict(self) -> dict[str, int]:
+        return {"shard": self.shard, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        shard, position = int(state["shard"]), int(state["position"])
+        if not 0 <= shard < len(self.paths):
+            raise TokenLoaderError(f"saved shard index {shard} but only {len(self.paths)} shard(s) match now")
+        self._load(shard, position)
+        if position + self.batch_size * self.seq_len + 1 > len(self.tokens):
+            raise TokenLoaderError(
+                f"saved position {position:,} is past the end of {self.paths[shard]} ({len(self.tokens):,} tokens)"
+            )

@@ -1,0 +1,374 @@
+"""GPT-2 pretraining on token shards: one process, or one per GPU under torchrun (DDP).
+
+The recipe is GPT-2's as nanoGPT/llm.c reproduce it: AdamW (0.9, 0.95), weight decay 0.1 on matrices,
+linear warmup then cosine decay to lr/10, gradient clipping at 1.0, and a batch of 524,288 tokens made of
+micro batches accumulated across steps and ranks. A checkpoint holds everything a step depends on
+(weights, optimizer moments, each rank's data position and RNG), so on the CPU a resumed run repeats an
+uninterrupted one bit for bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from model.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from model.gpt import GPT, GPTConfig
+from model.loader import TokenLoader
+
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_FIELDS = ("step", "loss", "val_loss", "lr", "grad_norm", "tokens_per_s", "mfu", "seconds")
+
+# Dense bf16 tensor-core peak FLOP/s, by a substring of torch.cuda.get_device_name(); first match wins.
+PEAK_BF16_FLOPS = (
+    ("H100 PCIe", 756e12),
+    ("H100", 989e12),
+    ("H200", 989e12),
+    ("A100", 312e12),
+    ("L40S", 362e12),
+)
+
+
+@dataclass
+class TrainConfig:
+    train_pattern: str
+    val_pattern: str | None = None
+    out_dir: str = "out/train"
+    model: str = "124M"
+    n_layer: int | None = None
+    n_head: int | None = None
+    n_embd: int | None = None
+    vocab_size: int = 50257
+    seq_len: int = 1024
+    block_size: int | None = None
+    """The model's context; None: seq_len."""
+    batch_size: int = 16
+    """Sequences per micro batch per rank."""
+    total_batch_tokens: int = 524_288
+    lr: float = 6e-4
+    min_lr: float | None = None
+    """None: lr / 10."""
+    warmup_steps: int = 715
+    max_steps: int = 19_073
+    stop_step: int | None = None
+    """End this run after this step (a job's time slot); the schedule still runs to max_steps."""
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    val_interval: int = 250
+    val_steps: int = 20
+    """Micro batches per val loss in all, split over the ranks: the same tokens at any world size."""
+    checkpoint_interval: int = 1000
+    seed: int = 1337
+    device: str = "auto"
+    dtype: str = "auto"
+    """auto: bf16 autocast on CUDA, fp32 elsewhere; or bfloat16 / float32."""
+    compile: bool = False
+    resume: bool = False
+
+    def gpt_config(self) -> GPTConfig:
+        shape = {key: getattr(self, key) for key in ("n_layer", "n_head", "n_embd") if getattr(self, key)}
+        return GPTConfig.preset(
+            self.model, **shape, vocab_size=self.vocab_size, block_size=self.block_size or self.seq_len
+        )
+
+    def lr_at(self, step: int) -> float:
+        """Linear warmup to lr, then cosine decay to min_lr at max_steps."""
+        min_lr = self.lr / 10 if self.min_lr is None else self.min_lr
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        progress = (step - self.warmup_steps) / max(1, self.max_steps - self.warmup_steps)
+        return min_lr + 0.5 * (1 + math.cos(math.pi * min(1.0, progress))) * (self.lr - min_lr)
+
+    def accumulation_steps(self, world_size: int) -> int:
+        per_step = self.batch_size * self.seq_len * world_size
+        if self.total_batch_tokens % per_step:
+            raise ValueError(
+                f"total_batch_tokens {self.total_batch_tokens:,} is not a multiple of batch_size "
+                f"{self.batch_size} × seq_len {self.seq_len} × world_size {world_size} = {per_step:,}"
+            )
+        return self.total_batch_tokens // per_step
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where this process runs: its rank among world_size, its device and its autocast."""
+
+    rank: int
+    local_rank: int
+    world_size: int
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def master(self) -> bool:
+        return self.rank == 0
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+
+def _runtime(config: TrainConfig) -> Runtime:
+    """Reads torchrun's RANK/WORLD_SIZE/LOCAL_RANK and joins the process group when there are several."""
+    rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    kind = config.device if config.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(f"cuda:{local_rank}" if kind == "cuda" else kind)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.set_float32_matmul_precision("high")  # TF32 for whatever autocast leaves in fp32
+    if world_size > 1:
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    dtypes = {"bfloat16": torch.bfloat16, "float32": torch.float32}
+    if config.dtype == "auto":
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    elif config.dtype in dtypes:
+        dtype = dtypes[config.dtype]
+    else:
+        raise ValueError(f"dtype {config.dtype!r}: choose auto, bfloat16 or float32")
+    return Runtime(rank, local_rank, world_size, device, dtype)
+
+
+def _peak_flops(runtime: Runtime) -> float | None:
+    """The device's bf16 peak, or None where MFU would mean nothing (CPU, fp32, an unlisted GPU)."""
+    if runtime.device.type != "cuda" or runtime.dtype != torch.bfloat16:
+        return None
+    name = torch.cuda.get_device_name(runtime.device)
+    return next((peak for key, peak in PEAK_BF16_FLOPS if key in name), None)
+
+
+def _mean_over_ranks(value: torch.Tensor, runtime: Runtime) -> float:
+    if runtime.world_size > 1:
+        value = value.clone()
+        dist.all_reduce(value, op=dist.ReduceOp.SUM)  # gloo has no AVG
+        value /= runtime.world_size
+    return value.item()
+
+
+def _gather(obj: object, runtime: Runtime) -> list:
+    if runtime.world_size == 1:
+        return [obj]
+    gathered: list = [None] * runtime.world_size
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+@torch.no_grad()
+def _evaluate(model: torch.nn.Module, config: TrainConfig, runtime: Runtime) -> float:
+    """Mean loss over the same val batches every time: the val loader starts afresh."""
+    steps = max(1, config.val_steps // runtime.world_size)
+    loader = TokenLoader(
+        config.val_pattern, config.batch_size, config.seq_len, runtime.rank, runtime.world_size
+    )
+    model.eval()
+    total = torch.zeros((), device=runtime.device)
+    for _ in range(steps):
+        x, y = (t.to(runtime.device) for t in loader.next_batch())
+        with runtime.autocast():
+            _, loss = model(x, y)
+        total += loss.detach() / steps
+    model.train()
+    return _mean_over_ranks(total, runtime)
+
+
+class _Log:
+    """log.jsonl and log.csv, one row per step; on resume, rows past the checkpoint's step are dropped."""
+
+    def __init__(self, out_dir: Path, start_step: int) -> None:
+        self.jsonl, self.csv = out_dir / "log.jsonl", out_dir / "log.csv"
+        kept = []
+        if start_step and self.jsonl.exists():
+            with open(self.jsonl, encoding="utf-8") as lines:
+                kept = [row for row in map(json.loads, lines) if row["step"] < start_step]
+        self.rows = kept
+        with open(self.jsonl, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(row) + "\n" for row in kept)
+        with open(self.csv, "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, LOG_FIELDS)
+            writer.writeheader()
+            writer.writerows(kept)
+
+    def write(self, row: dict) -> None:
+        self.rows.append(row)
+        with open(self.jsonl, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        with open(self.csv, "a", encoding="utf-8", newline="") as f:
+            csv.DictWriter(f, LOG_FIELDS).writerow(row)
+
+
+def _plot(rows: list[dict], path: Path) -> str | None:
+    """Writes the loss curves to `path`; a note instead when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed: no loss plot"
+    figure, axes = plt.subplots(figsize=(8, 5))
+    axes.plot([r["step"] for r in rows], [r["loss"] for r in rows], label="train")
+    val = [r for r in rows if r["val_loss"] is not None]
+    axes.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="val")
+    axes.set(xlabel="step", ylabel="loss", yscale="log")
+    axes.legend()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return None
+
+
+def train(config: TrainConfig) -> dict:
+    """Trains to config.max_steps and returns a summary (rank 0's; other ranks return theirs)."""
+    runtime = _runtime(config)
+    try:
+        return _train(config, runtime)
+    finally:
+        if runtime.world_size > 1:
+            dist.destroy_process_group()
+
+
+def _train(config: TrainConfig, runtime: Runtime) -> dict:
+    out_dir = Path(config.out_dir)
+    checkpoint_path = out_dir / CHECKPOINT_NAME
+    accumulation = config.accumulation_steps(runtime.world_size)
+    gpt_config = config.gpt_config()
+    # The same seed everywhere gives every rank the same initial weights (DDP would broadcast them anyway).
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    random.seed(config.seed)
+    raw = GPT(gpt_config).to(runtime.device)
+    optimizer = raw.configure_optimizers(config.weight_decay, config.lr, config.betas, runtime.device.type)
+    loader = TokenLoader(
+        config.train_pattern, config.batch_size, config.seq_len, runtime.rank, runtime.world_size
+    )
+    start_step = 0
+    if config.resume:
+        checkpoint = load_checkpoint(checkpoint_path)
+        if checkpoint["config"] != dataclasses.asdict(gpt_config):
+            raise ValueError(f"{checkpoint_path} holds a model of {checkpoint['config']}, not {gpt_config}")
+        if len(checkpoint["loaders"]) != runtime.world_size:
+            raise ValueError(
+                f"{checkpoint_path} was written by {len(checkpoint['loaders'])} rank(s); resume it with as "
+                f"many, not {runtime.world_size}, or the data order changes"
+            )
+        raw.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        loader.load_state_dict(checkpoint["loaders"][runtime.rank])
+        set_rng_state(checkpoint["rng"][runtime.rank])
+        start_step = checkpoint["step"]
+        del checkpoint
+    compiled = torch.compile(raw) if config.compile else raw
+    model = (
+        DistributedDataParallel(
+            compiled, device_ids=[runtime.local_rank] if runtime.device.type == "cuda" else None
+        )
+        if runtime.world_size > 1
+        else compiled
+    )
+    if runtime.master:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        log = _Log(out_dir, start_step)
+    flops_per_token = raw.estimate_flops_per_token()
+    peak = _peak_flops(runtime)
+    tokens_per_step = accumulation * config.batch_size * config.seq_len * runtime.world_size
+    losses: list[float] = []
+    started = time.perf_counter()
+
+    def save(step: int) -> None:
+        loaders, rngs = _gather(loader.state_dict(), runtime), _gather(rng_state(), runtime)
+        if runtime.master:
+            save_checkpoint(
+                checkpoint_path,
+                {
+                    "config": dataclasses.asdict(gpt_config),
+                    "model": raw.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "step": step,
+                    "train_config": dataclasses.asdict(config),
+                    "loaders": loaders,
+                    "rng": rngs,
+                },
+            )
+
+    end_step = min(config.max_steps, config.stop_step or config.max_steps)
+    for step in range(start_step, end_step):
+        step_started = time.perf_counter()
+        last = step == config.max_steps - 1
+        val_loss = None
+        if config.val_pattern and config.val_interval and (step % config.val_interval == 0 or last):
+            val_loss = _evaluate(compiled, config, runtime)
+        optimizer.zero_grad(set_to_none=True)
+        loss_sum = torch.zeros((), device=runtime.device)
+        for micro in range(accumulation):
+            x, y = (t.to(runtime.device, non_blocking=True) for t in loader.next_batch())
+            # Gradients are all-reduced once, on the last micro batch, not after every backward.
+            syncing = micro == accumulation - 1 or runtime.world_size == 1
+            with contextlib.nullcontext() if syncing else model.no_sync(), runtime.autocast():
+                _, loss = model(x, y)
+            loss = loss / accumulation
+            loss_sum += loss.detach()
+            loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        lr = config.lr_at(step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.step()
+        train_loss = _mean_over_ranks(loss_sum, runtime)  # .item() also waits for the GPU
+        seconds = time.perf_counter() - step_started
+        tokens_per_s = tokens_per_step / seconds
+        losses.append(train_loss)
+        if runtime.master:
+            row = {
+                "step": step,
+                "loss": train_loss,
+                "val_loss": val_loss,
+                "lr": lr,
+                "grad_norm": grad_norm.item(),
+                "tokens_per_s": round(tokens_per_s, 1),
+                "mfu": None if peak is None else flops_per_token * tokens_per_s / (peak * runtime.world_size),
+                "seconds": round(seconds, 4),
+            }
+            log.write(row)
+            print(
+                f"step {step:6d} | loss {train_loss:.6f}"
+                + ("" if val_loss is None else f" | val {val_loss:.4f}")
+                + f" | lr {lr:.3e} | norm {row['grad_norm']:.3f} | {tokens_per_s:,.0f} tok/s"
+                + ("" if row["mfu"] is None else f" | mfu {100 * row['mfu']:.1f}%"),
+                flush=True,
+            )
+        if (
+            config.checkpoint_interval and (step + 1) % config.checkpoint_interval == 0
+        ) or step + 1 == end_step:
+            save(step + 1)
+    summary = {
+        "start_step": start_step,
+        "end_step": end_step,
+        "losses": losses,
+        "accumulation_steps": accumulation,
+        "world_size": runtime.world_size,
+        "tokens": tokens_per_step * len(losses),
+        "seconds": round(time.perf_counter() - started, 3),
+        "checkpoint": str(checkpoint_path),
+        "notes": [],
+    }
+    if runtime.master and log.rows:
+        note = _plot(log.rows, out_dir / "loss.png")
+        if note:
+            summary["notes"].append(note)
+        else:
+            summary["plot"] = str(out_dir / "loss.png")
+    return summary
