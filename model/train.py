@@ -211,15 +211,13 @@ class _Log:
             csv.DictWriter(f, LOG_FIELDS).writerow(row)
 
 
-def _plot(rows: list[dict], path: Path) -> str | None:
-    """Writes the loss curves to `path`; a note instead when matplotlib is not installed."""
-    try:
-        import matplotlib
+def _plot(rows: list[dict], path: Path) -> None:
+    """Writes the loss curves to `path` (matplotlib, imported here: only rank 0 at the end needs it)."""
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "matplotlib is not installed: no loss plot"
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     figure, axes = plt.subplots(figsize=(8, 5))
     axes.plot([r["step"] for r in rows], [r["loss"] for r in rows], label="train")
     val = [r for r in rows if r["val_loss"] is not None]
@@ -228,7 +226,6 @@ def _plot(rows: list[dict], path: Path) -> str | None:
     axes.legend()
     figure.savefig(path, dpi=120)
     plt.close(figure)
-    return None
 
 
 def train(config: TrainConfig) -> dict:
@@ -363,12 +360,8 @@ def _train(config: TrainConfig, runtime: Runtime) -> dict:
         "tokens": tokens_per_step * len(losses),
         "seconds": round(time.perf_counter() - started, 3),
         "checkpoint": str(checkpoint_path),
-        "notes": [],
     }
     if runtime.master and log.rows:
-        note = _plot(log.rows, out_dir / "loss.png")
-        if note:
-            summary["notes"].append(note)
-        else:
-            summary["plot"] = str(out_dir / "loss.png")
+        _plot(log.rows, out_dir / "loss.png")
+        summary["plot"] = str(out_dir / "loss.png")
     return summary

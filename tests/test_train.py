@@ -71,6 +71,7 @@ def test_tiny_model_learns(data: Path, tmp_path: Path) -> None:
     assert summary["accumulation_steps"] == 2
     assert summary["losses"][0] > 5.0  # ln(256) ≈ 5.55 at the start
     assert summary["losses"][-1] < 2.0
+    assert Path(summary["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = logged(tmp_path / "out")
     assert [row["step"] for row in rows] == list(range(40))
     assert [row["step"] for row in rows if row["val_loss"] is not None] == [0, 20, 39]
