@@ -674,5 +674,143 @@ def tokenize(
     )
 
 
+# ---------------------------------------------------------------------- train
+
+
+@main.command("train")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="A `tokenize` output directory.",
+)
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="For checkpoint.pt and the logs."
+)
+@click.option("--model", default="124M", show_default=True, help="GPT-2 size: 124M, 355M, 774M or 1558M.")
+@click.option("--n-layer", type=int, default=None, help="Overrides the size's layer count.")
+@click.option("--n-head", type=int, default=None, help="Overrides the size's head count.")
+@click.option("--n-embd", type=int, default=None, help="Overrides the size's width.")
+@click.option("--vocab-size", default=50257, show_default=True)
+@click.option("--batch-size", default=16, show_default=True, help="Sequences per micro batch per process.")
+@click.option("--seq-len", default=1024, show_default=True, help="Tokens per sequence (and the context).")
+@click.option(
+    "--total-batch-tokens",
+    default=524_288,
+    show_default=True,
+    help="Tokens per optimizer step; the rest is gradient accumulation.",
+)
+@click.option("--max-steps", default=19_073, show_default=True)
+@click.option(
+    "--stop-step", type=int, default=None, help="End this run there; --resume goes on to --max-steps."
+)
+@click.option("--lr", default=6e-4, show_default=True, help="Peak learning rate; cosine decay to lr/10.")
+@click.option("--warmup-steps", default=715, show_default=True)
+@click.option("--val-interval", default=250, show_default=True, help="Steps between val losses; 0: none.")
+@click.option("--val-steps", default=20, show_default=True, help="Micro batches per val loss.")
+@click.option("--checkpoint-interval", default=1000, show_default=True, help="0: only at the end.")
+@click.option("--seed", default=1337, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto: cuda when there is one, else cpu.")
+@click.option(
+    "--dtype", type=click.Choice(["auto", "bfloat16", "float32"]), default="auto", show_default=True
+)
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+def train_command(data: str, out: str, model: str, compile_model: bool, **values) -> None:
+    """Pretrain GPT-2 on DATA/webtext_train_*.bin (val: webtext_val_*.bin when there are any).
+
+    One process, or one per GPU: torchrun --nproc_per_node 8 -m webtext.cli train ... Writes
+    OUT/log.jsonl, OUT/log.csv and OUT/checkpoint.pt (read by `generate` and --resume).
+    """
+    import glob
+    import os
+
+    from model.checkpoint import CheckpointError
+    from model.loader import TokenLoaderError
+    from model.train import TrainConfig, train
+
+    val_pattern = os.path.join(data, "webtext_val_*.bin")
+    config = TrainConfig(
+        train_pattern=os.path.join(data, "webtext_train_*.bin"),
+        val_pattern=val_pattern if glob.glob(val_pattern) else None,
+        out_dir=out,
+        model=model,
+        compile=compile_model,
+        **values,
+    )
+    try:
+        summary = train(config)
+    except (CheckpointError, TokenLoaderError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    if int(os.environ.get("RANK", 0)) == 0:
+        click.echo(
+            f"trained steps {summary['start_step']}..{summary['end_step']} ({summary['tokens']:,} tokens) in "
+            f"{summary['seconds']:.0f} s; wrote {summary['checkpoint']}"
+        )
+
+
+# ---------------------------------------------------------------------- generate
+
+
+@main.command("generate")
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), help="A checkpoint of `train`.")
+@click.option(
+    "--hf-dir", type=click.Path(exists=True, file_okay=False), help="GPT-2 weights in HF's format instead."
+)
+@_vocab_option
+@click.option("--prompt", default="", help="Text to continue (empty: a new document, after <|endoftext|>).")
+@click.option("--max-tokens", default=100, show_default=True, type=click.IntRange(min=0))
+@click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option(
+    "--top-k", default=40, show_default=True, type=click.IntRange(min=0), help="0: off (the paper used 40)."
+)
+@click.option("--top-p", default=None, type=click.FloatRange(0, 1, min_open=True), help="Nucleus sampling.")
+@click.option("--seed", default=None, type=int, help="The same seed gives the same samples.")
+@click.option("--num-samples", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--show-probs", is_flag=True, help="First print the prompt's 10 likeliest next tokens.")
+@click.option("--device", default=None, help="Default: cuda when available, else cpu.")
+def generate(
+    checkpoint,
+    hf_dir,
+    vocab,
+    prompt,
+    max_tokens,
+    temperature,
+    top_k,
+    top_p,
+    seed,
+    num_samples,
+    show_probs,
+    device,
+) -> None:
+    """Continue --prompt with a trained GPT (--checkpoint) or GPT-2's weights (--hf-dir)."""
+    if bool(checkpoint) == bool(hf_dir):
+        raise click.UsageError("give exactly one of --checkpoint and --hf-dir")
+    import torch
+
+    from model.checkpoint import load_model
+    from model.hf import load_hf
+    from model.sample import next_token_table, sample_text
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    encoding = _load(vocab)
+    try:
+        model = load_model(checkpoint, device) if checkpoint else load_hf(hf_dir).to(device).eval()
+    except (OSError, ValueError, RuntimeError) as error:  # RuntimeError: a state_dict of another shape
+        raise click.ClickException(str(error)) from None
+    if show_probs:
+        click.echo(f"next token after {prompt!r}:")
+        for token, probability in next_token_table(model, encoding, prompt):
+            click.echo(f"  {100 * probability:5.1f}%  {token!r}")
+    for index in range(num_samples):
+        sample_seed = None if seed is None else seed + index
+        text = sample_text(
+            model, encoding, prompt, max_tokens, temperature, top_k or None, top_p, sample_seed
+        )
+        if num_samples > 1:
+            click.echo(f"======== sample {index + 1}/{num_samples}")
+        click.echo(prompt + text)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,118 @@
+"""Scoring and sampling with a trained GPT: next-token tables, continuation log-probabilities, samples.
+
+The scoring functions work on token ids and return fp32 log-probabilities, so that an evaluation harness
+(LAMBADA, multiple-choice completion) can reuse them as they are; the text-level functions on top add the
+tokenizer. They expect the model in eval mode (dropout off), as the loaders return it. An empty prompt
+is conditioned on <|endoftext|>, as GPT-2's unconditional samples were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from bpe import ENDOFTEXT
+from model.gpt import GPT
+
+
+@torch.no_grad()
+def continuation_logprobs(model: GPT, context: Sequence[int], continuation: Sequence[int]) -> torch.Tensor:
+    """log p(continuation[i] | context, continuation[:i]) for every i, in fp32, in one forward pass.
+
+    The oldest context tokens are dropped when both don't fit in block_size; neither may be empty.
+    """
+    if not context or not continuation:
+        raise ValueError("context and continuation must not be empty (condition on <|endoftext|> at least)")
+    ids = [*context, *continuation][-(model.config.block_size + 1) :]
+    logits, _ = model(torch.tensor([ids[:-1]], device=model.wte.weight.device))
+    logprobs = logits[0, -len(continuation) :].float().log_softmax(dim=-1)
+    targets = torch.tensor(continuation, device=logprobs.device)
+    return logprobs.gather(-1, targets[:, None])[:, 0]
+
+
+@torch.no_grad()
+def next_token_logprobs(model: GPT, context: Sequence[int]) -> torch.Tensor:
+    """log p(token | context) over the whole vocabulary, in fp32."""
+    if not context:
+        raise ValueError("context is empty: condition on <|endoftext|> at least")
+    ids = torch.tensor([list(context)[-model.config.block_size :]], device=model.wte.weight.device)
+    logits, _ = model(ids)
+    return logits[0, -1].float().log_softmax(dim=-1)
+
+
+def next_token_table(model: GPT, enc, prompt: str, k: int = 10) -> list[tuple[str, float]]:
+    """The k likeliest next tokens after prompt, decoded, with their probabilities (the paper's slides)."""
+    probs = next_token_logprobs(model, _context(enc, prompt)).exp()
+    top = torch.topk(probs, min(k, probs.numel()))
+    return [(enc.decode([i]), p) for i, p in zip(top.indices.tolist(), top.values.tolist())]
+
+
+def sample_ids(
+    model: GPT,
+    context: Sequence[int],
+    max_tokens: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    stop: int | None = None,
+) -> list[int]:
+    """Up to max_tokens sampled ids after context, ending early after the first `stop` id (not returned).
+
+    One token per `GPT.generate` call, so that stopping is free; the generator is drawn from exactly as a
+    single long call would draw from it.
+    """
+    idx = torch.tensor([list(context)], device=model.wte.weight.device)
+    new: list[int] = []
+    for _ in range(max_tokens):
+        idx = model.generate(idx, 1, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+        token = idx[0, -1].item()
+        if token == stop:
+            break
+        new.append(token)
+    return new
+
+
+def sample_text(
+    model: GPT,
+    enc,
+    prompt: str,
+    max_tokens: int = 100,
+    temperature: float = 1.0,
+    top_k: int | None = 40,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> str:
+    """A continuation of prompt (without the prompt), stopped at <|endoftext|>; the same seed, the same text."""
+    generator = torch.Generator(device=model.wte.weight.device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    ids = sample_ids(
+        model,
+        _context(enc, prompt),
+        max_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        generator=generator,
+        stop=_eot(enc),
+    )
+    return enc.decode(ids)
+
+
+def _eot(enc) -> int | None:
+    return enc.special_tokens.get(ENDOFTEXT)
+
+
+def _context(enc, prompt: str) -> list[int]:
+    """The prompt's ids; <|endoftext|> alone for an empty prompt, as the start of a document."""
+    ids = enc.encode(prompt, allowed_special="all")
+    if ids:
+        return ids
+    if _eot(enc) is None:
+        raise ValueError("empty prompt, and the vocabulary has no <|endoftext|> to start from")
+    return [_eot(enc)]
