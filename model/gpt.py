@@ -136,7 +136,11 @@ class GPT(nn.Module):
         x = self.drop(self.wte(idx) + self.wpe(pos))
         for block in self.h:
             x = block(x)
-        logits = self.lm_head(self.ln_f(x))[..., : self.config.vocab_size]
+        x = self.ln_f(x)
+        if x.is_cuda:  # padded rows make a GPU-friendly matmul; the padded logits are dropped
+            logits = self.lm_head(x)[..., : self.config.vocab_size]
+        else:  # on CPU the crop would copy the logits (and their gradient) every step: skip the rows
+            logits = F.linear(x, self.lm_head.weight[: self.config.vocab_size])
         if targets is None:
             return logits, None
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
@@ -169,7 +173,8 @@ class GPT(nn.Module):
             {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
         ]
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device_type == "cuda")
+        fused = device_type == "cuda"
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused, foreach=not fused)
 
     @torch.no_grad()
     def generate(

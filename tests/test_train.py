@@ -149,7 +149,7 @@ def test_checkpoint_atomicity_and_corruption(data: Path, tmp_path: Path) -> None
     with pytest.raises(Exception, match="lambda|pickle"):
         save_checkpoint(path, broken)
     assert load_checkpoint(path)["step"] == 2
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "log.csv", "log.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "log.csv", "log.jsonl", "loss.png"]
 
     # A run killed mid-save leaves only a temporary file: that is never taken for a checkpoint.
     fresh = tmp_path / "fresh"
