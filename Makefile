@@ -26,6 +26,12 @@ demo: $(VENV)/.installed-train
 	$(BIN)/webtext bpe count --vocab $(VOCAB) 'out/demo/webtext/documents-*.parquet'
 	# GPT-2 token shards of the corpus, in llm.c's format.
 	$(BIN)/webtext tokenize --shards out/demo/webtext --vocab $(VOCAB) --out out/demo/tokens --shard-tokens 4096
+	# A tiny GPT-2 trained briefly on those shards (CPU), then sampled.
+	$(BIN)/webtext train --data out/demo/tokens --out out/demo/model --n-layer 2 --n-head 2 --n-embd 64 \
+		--seq-len 64 --batch-size 8 --total-batch-tokens 512 --max-steps 40 --warmup-steps 5 --lr 3e-3 \
+		--val-interval 20 --val-steps 2
+	$(BIN)/webtext generate --checkpoint out/demo/model/checkpoint.pt --vocab $(VOCAB) --prompt "The bridge" \
+		--max-tokens 30 --seed 1 --show-probs
 	# GPT-2's own tokenizer: token statistics of the sample, and an exact round trip.
 	$(BIN)/webtext bpe count --vocab $(VOCAB) samples/documents.jsonl
 	$(BIN)/webtext bpe encode --vocab $(VOCAB) --ordinary --format npy -o out/demo/readme.npy README.md
@@ -45,6 +51,8 @@ bench: $(VENV)/.installed-train,test
 	$(BIN)/python bench/bpe_encode.py
 	$(BIN)/python bench/bpe_train.py
 	$(BIN)/python bench/build.py
+	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/train_step.py
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache
