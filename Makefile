@@ -24,14 +24,6 @@ demo: $(VENV)/.installed-train
 	$(BIN)/webtext build --submissions 'samples/build/RS_*.zst' --warc 'samples/build/*.warc.gz' \
 		--before 2018-01-01 --out out/demo/webtext --write-dropped
 	$(BIN)/webtext bpe count --vocab $(VOCAB) 'out/demo/webtext/documents-*.parquet'
-	# GPT-2 token shards of the corpus, in llm.c's format.
-	$(BIN)/webtext tokenize --shards out/demo/webtext --vocab $(VOCAB) --out out/demo/tokens --shard-tokens 4096
-	# A tiny GPT-2 trained briefly on those shards (CPU), then sampled.
-	$(BIN)/webtext train --data out/demo/tokens --out out/demo/model --n-layer 2 --n-head 2 --n-embd 64 \
-		--seq-len 64 --batch-size 8 --total-batch-tokens 512 --max-steps 40 --warmup-steps 5 --lr 3e-3 \
-		--val-interval 20 --val-steps 2
-	$(BIN)/webtext generate --checkpoint out/demo/model/checkpoint.pt --vocab $(VOCAB) --prompt "The bridge" \
-		--max-tokens 30 --seed 1 --show-probs
 	# GPT-2's own tokenizer: token statistics of the sample, and an exact round trip.
 	$(BIN)/webtext bpe count --vocab $(VOCAB) samples/documents.jsonl
 	$(BIN)/webtext bpe encode --vocab $(VOCAB) --ordinary --format npy -o out/demo/readme.npy README.md
@@ -41,6 +33,14 @@ demo: $(VENV)/.installed-train
 	$(BIN)/webtext bpe count-pretokens 'out/demo/webtext/documents-*.parquet' --out out/demo/counts
 	$(BIN)/webtext bpe train --counts 'out/demo/counts/counts-*.parquet' --vocab-size 800 --out out/demo/vocab
 	$(BIN)/webtext bpe count --vocab out/demo/vocab 'out/demo/webtext/documents-*.parquet'
+	# GPT-2 token shards of the corpus, in llm.c's format.
+	$(BIN)/webtext tokenize --shards out/demo/webtext --vocab $(VOCAB) --out out/demo/tokens --shard-tokens 4096
+	# A tiny GPT-2 trained briefly on those shards (CPU), then sampled.
+	$(BIN)/webtext train --data out/demo/tokens --out out/demo/model --n-layer 2 --n-head 2 --n-embd 64 \
+		--seq-len 64 --batch-size 8 --total-batch-tokens 512 --max-steps 40 --warmup-steps 5 --lr 3e-3 \
+		--val-interval 20 --val-steps 2
+	$(BIN)/webtext generate --checkpoint out/demo/model/checkpoint.pt --vocab $(VOCAB) --prompt "The bridge" \
+		--max-tokens 30 --seed 1 --show-probs
 
 test: $(VENV)/.installed-train,test
 	$(BIN)/ruff check .
