@@ -3,9 +3,9 @@
 The shards are one token stream cut into files. Each step the ranks together consume one window of
 world_size·B·T tokens (+1 for the last target); rank r takes the r-th B·T slice of it, so the ranks read
 disjoint, adjacent tokens and world_size ranks see exactly what one rank accumulating world_size micro
-batches would. A shard whose rest is too short for a whole window is left for the next one; after the
-last shard the stream starts over. The position is two integers, so a resumed run reads on exactly
-where the interrupted one stopped.
+batches would. A shard too short for one window is skipped (`skipped`), and a shard's rest too short for a
+whole window is left for the next one; after the last shard the stream starts over. The position is two
+integers, so a resumed run reads on exactly where the interrupted one stopped.
 """
 
 from __future__ import annotations
@@ -33,13 +33,15 @@ class TokenLoader:
             raise TokenLoaderError(f"no token shards match {pattern!r}")
         self.batch_size, self.seq_len, self.rank, self.world_size = batch_size, seq_len, rank, world_size
         self.window = world_size * batch_size * seq_len + 1
-        for path in self.paths:
-            count = read_header(path)
-            if count < self.window:
-                raise TokenLoaderError(
-                    f"{path}: {count:,} tokens, fewer than one window of {self.window:,} "
-                    f"(world_size {world_size} × batch {batch_size} × seq_len {seq_len} + 1)"
-                )
+        # The last shard of a split is usually short; one too short for a single window is skipped.
+        counts = {path: read_header(path) for path in self.paths}
+        self.skipped = [path for path in self.paths if counts[path] < self.window]
+        self.paths = [path for path in self.paths if counts[path] >= self.window]
+        if not self.paths:
+            raise TokenLoaderError(
+                f"every shard matching {pattern!r} has fewer tokens than one window of {self.window:,} "
+                f"(world_size {world_size} × batch {batch_size} × seq_len {seq_len} + 1)"
+            )
         self._load(0, rank * batch_size * seq_len)
 
     def _load(self, shard: int, position: int) -> None:

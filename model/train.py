@@ -360,6 +360,7 @@ def _train(config: TrainConfig, runtime: Runtime) -> dict:
         "tokens": tokens_per_step * len(losses),
         "seconds": round(time.perf_counter() - started, 3),
         "checkpoint": str(checkpoint_path),
+        "skipped_shards": loader.skipped,
     }
     if runtime.master and log.rows:
         _plot(log.rows, out_dir / "loss.png")

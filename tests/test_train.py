@@ -206,6 +206,7 @@ def test_loader_state_round_trip_and_errors(tmp_path: Path) -> None:
 
     with pytest.raises(TokenLoaderError, match="no token shards match"):
         TokenLoader(str(tmp_path / "missing_*.bin"), 2, 16)
-    write_shard(tmp_path / "c.bin", np.arange(64))
-    with pytest.raises(TokenLoaderError, match=r"c\.bin: 64 tokens, fewer than one window of 65"):
-        TokenLoader(pattern, 2, 16, rank=0, world_size=2)
+    write_shard(tmp_path / "c.bin", np.arange(64))  # shorter than one window of 65: skipped
+    assert TokenLoader(pattern, 2, 16, rank=0, world_size=2).skipped == [str(tmp_path / "c.bin")]
+    with pytest.raises(TokenLoaderError, match=r"fewer tokens than one window of 65"):
+        TokenLoader(str(tmp_path / "c.bin"), 2, 16, rank=0, world_size=2)

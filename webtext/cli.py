@@ -743,6 +743,8 @@ def train_command(data: str, out: str, model: str, compile_model: bool, **values
     except (CheckpointError, TokenLoaderError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     if int(os.environ.get("RANK", 0)) == 0:
+        for path in summary["skipped_shards"]:
+            click.echo(f"note: skipped {path}: shorter than one batch window", err=True)
         click.echo(
             f"trained steps {summary['start_step']}..{summary['end_step']} ({summary['tokens']:,} tokens) in "
             f"{summary['seconds']:.0f} s; wrote {summary['checkpoint']}"
