@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from model.files import write_atomically
 from model.gpt import GPT, GPTConfig
 
 KEYS = ("config", "model", "optimizer", "step", "train_config", "loaders", "rng")
@@ -40,22 +40,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: dict) -> None:
         raise CheckpointError(f"a checkpoint has the keys {', '.join(KEYS)}; got {', '.join(checkpoint)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as f:
-        try:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        except BaseException:
-            os.unlink(f.name)
-            raise
-    os.replace(f.name, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # makes the rename itself survive a crash
-    finally:
-        os.close(directory)
+    write_atomically(path, lambda stream: torch.save(checkpoint, stream))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

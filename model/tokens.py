@@ -9,11 +9,11 @@ full disk or a copy still in progress would otherwise train on garbage without a
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+
+from model.files import write_atomically
 
 MAGIC = 20240520
 VERSION = 1
@@ -60,19 +60,8 @@ def write_tokens(stream: BinaryIO, tokens: np.ndarray) -> int:
 
 def write_shard(path: str | os.PathLike, tokens: np.ndarray) -> None:
     """Writes a shard under a temporary name beside `path` and renames it, so no reader sees half a shard."""
-    path = Path(path)
     tokens = as_shard_tokens(tokens)  # fail before creating anything
-    with tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as f:
-        try:
-            write_tokens(f, tokens)
-            f.flush()
-            os.fsync(f.fileno())
-        except BaseException:
-            os.unlink(f.name)
-            raise
-    os.replace(f.name, path)
+    write_atomically(path, lambda stream: write_tokens(stream, tokens))
 
 
 def read_header(path: str | os.PathLike) -> int:

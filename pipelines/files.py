@@ -1,12 +1,31 @@
-"""Steps shared by the pipelines that read files."""
+"""Steps shared by the pipelines that read and write files."""
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
+from typing import BinaryIO, TypeVar
 
 import apache_beam as beam
 from apache_beam.io.fileio import EmptyMatchTreatment, MatchAll
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+T = TypeVar("T")
+
+
+def write_atomically(directory: str, name: str, write: Callable[[BinaryIO], T]) -> tuple[str, T]:
+    """`write` fills a temporary file (any Beam filesystem) that is then renamed to `directory/name`, so no
+    reader ever sees a partial file under the final name; a retried bundle replaces the same content."""
+    final = FileSystems.join(directory, name)
+    temporary = FileSystems.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
+    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+        result = write(stream)
+    if FileSystems.exists(final):
+        FileSystems.delete([final])
+    FileSystems.rename([temporary], [final])
+    return final, result
 
 
 class MatchPaths(beam.PTransform):

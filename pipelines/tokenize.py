@@ -23,17 +23,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 import bpe
 from model.tokens import MAX_TOKENS, TOKEN_DTYPE, write_tokens
+from pipelines.files import write_atomically
 from pipelines.metrics import count, read_counters
 from webtext.shards import SHARD_GLOB
 
@@ -121,13 +120,10 @@ def write_shard(shard: tuple[tuple[str, int], Iterable[tuple[int, np.ndarray]]],
     starts = np.cumsum([0] + [len(tokens) for _, tokens in pieces[:-1]])
     if [offset for offset, _ in pieces] != starts.tolist():
         raise RuntimeError(f"{output_name(split, index)}: pieces do not tile the shard: a bug in cut_shards")
-    final = FileSystems.join(directory, output_name(split, index))
-    temporary = FileSystems.join(directory, f".{output_name(split, index)}.{uuid.uuid4().hex}.tmp")
-    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-        written = write_tokens(stream, np.concatenate([tokens for _, tokens in pieces]))
-    if FileSystems.exists(final):  # a retried bundle rewrites the same content
-        FileSystems.delete([final])
-    FileSystems.rename([temporary], [final])
+    tokens = np.concatenate([tokens for _, tokens in pieces])
+    final, written = write_atomically(
+        directory, output_name(split, index), lambda stream: write_tokens(stream, tokens)
+    )
     count(f"tokenize_tokens_{split}", written)
     return final
 

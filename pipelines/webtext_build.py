@@ -18,7 +18,6 @@ import math
 import operator
 import queue
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -32,7 +31,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
 from pipelines.components import ConnectedComponents
-from pipelines.files import MatchPaths
+from pipelines.files import MatchPaths, write_atomically
 from pipelines.metrics import count, read_counters
 from webtext.compression import DECOMPRESSION_ERRORS, decompressing
 from webtext.extract import ExtractConfig, Extracted, Extractor
@@ -652,14 +651,10 @@ def shard_count(text_bytes: int, num_shards: int, shard_bytes: int) -> int:
 def write_shard(shard: tuple[int, Iterable[Document]], directory: str, shards: int) -> str:
     """Writes one shard under a temporary name and renames it, so no partial shard is ever visible."""
     index, documents = shard
-    final = FileSystems.join(directory, shard_name(index, shards))
-    temporary = FileSystems.join(directory, f".{shard_name(index, shards)}.{uuid.uuid4().hex}.tmp")
     table = shard_table(documents)
-    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-        write_table(table, stream)
-    if FileSystems.exists(final):  # a retried bundle rewrites the same content
-        FileSystems.delete([final])
-    FileSystems.rename([temporary], [final])
+    final, _ = write_atomically(
+        directory, shard_name(index, shards), lambda stream: write_table(table, stream)
+    )
     count("shards_written")
     count("documents_written", table.num_rows)
     return final

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from planted import PlantedCorpus, planted_corpus
 
+from pipelines.components import components_union_find
 from webtext.near_dedup import (
     NearDedupConfig,
     band_keys,
@@ -111,18 +112,8 @@ def _clusters(texts: dict[str, str], config: NearDedupConfig) -> tuple[dict[str,
         for key in band_keys(signature_of_shingles(doc_hashes, config), config):
             buckets[key].append((doc, doc_hashes))
     reported = [pair for members in buckets.values() for pair in candidate_pairs(members, config)]
-    parent = {doc: doc for doc in texts}
-
-    def find(doc: str) -> str:
-        while parent[doc] != doc:
-            parent[doc] = parent[parent[doc]]
-            doc = parent[doc]
-        return doc
-
-    for a, b in reported:
-        root_a, root_b = find(a), find(b)
-        parent[max(root_a, root_b)] = min(root_a, root_b)
-    return {doc: find(doc) for doc in texts}, reported
+    roots = components_union_find(reported)
+    return {doc: roots.get(doc, doc) for doc in texts}, reported
 
 
 @pytest.fixture(scope="module")

@@ -77,6 +77,11 @@ def _read_input(path: str) -> str:
     return text
 
 
+def _with_local_runner(args: list[str]) -> list[str]:
+    """Beam's options, with the FnApiRunner unless one is named: the DirectRunner would first download Prism."""
+    return args if any(arg.startswith("--runner") for arg in args) else [*args, "--runner=FnApiRunner"]
+
+
 @bpe_group.command("encode")
 @_vocab_option
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
@@ -343,8 +348,7 @@ def bpe_count_pretokens(inputs, out, text_field, input_format, shards, pattern) 
     paths = [item for item in inputs if not item.startswith("-")]
     if not paths:
         raise click.UsageError("no INPUTS given")
-    if not any(arg.startswith("--runner") for arg in pipeline_args):
-        pipeline_args.append("--runner=FnApiRunner")  # the DirectRunner would first download Prism
+    pipeline_args = _with_local_runner(pipeline_args)
     try:
         summary = bpe_counts.run(
             paths,
@@ -578,8 +582,7 @@ def build(context: click.Context, **values) -> None:
     )
     pipeline_args = list(context.args)
     _check_beam_args(pipeline_args)
-    if not any(arg.startswith("--runner") for arg in pipeline_args):
-        pipeline_args.append("--runner=FnApiRunner")  # the DirectRunner would first download Prism
+    pipeline_args = _with_local_runner(pipeline_args)
 
     from pipelines.webtext_build import BuildConfig, run
     from webtext.stats import format_table
@@ -648,8 +651,7 @@ def tokenize(
     """
     pipeline_args = list(context.args)
     _check_beam_args(pipeline_args)
-    if not any(arg.startswith("--runner") for arg in pipeline_args):
-        pipeline_args.append("--runner=FnApiRunner")  # the DirectRunner would first download Prism
+    pipeline_args = _with_local_runner(pipeline_args)
 
     from pipelines.tokenize import run
 
