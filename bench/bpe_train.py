@@ -50,7 +50,7 @@ def _worker(args) -> None:
     held_out = list(_documents(Path(args.held_out)))
     started = time.perf_counter()
     if args.worker == "ours":
-        from bpe.train import train
+        from bpe.trainer import train
 
         encoding = train(
             [args.corpus], vocab_size=args.vocab_size, min_frequency=args.min_frequency, progress=True

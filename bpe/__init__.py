@@ -1,7 +1,7 @@
 """GPT-2's byte-level BPE tokenizer, id-for-id identical to OpenAI's files, with tiktoken's API.
 
 >>> import bpe
->>> enc = bpe.load("path/to/gpt2")            # a directory with encoder.json + vocab.bpe
+>>> enc = bpe.get_encoding("gpt2")            # shipped with the package; or bpe.load(directory)
 >>> enc.encode("Hello world")
 [15496, 995]
 >>> enc.decode([15496, 995])
@@ -10,23 +10,30 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from bpe.encoding import ENDOFTEXT, Encoding
-from bpe.files import GPT2_BYTE_ORDER, VocabFileError, read_vocab_files
+from bpe.files import GPT2_BYTE_ORDER, VocabFileError
 from bpe.pretokenize import GPT2_PATTERN
+from bpe.registry import VocabMismatchError, get_encoding, list_encoding_names, load, resolve
 
-__all__ = ["ENDOFTEXT", "GPT2_BYTE_ORDER", "GPT2_PATTERN", "Encoding", "VocabFileError", "load"]
+__all__ = [
+    "ENDOFTEXT",
+    "GPT2_BYTE_ORDER",
+    "GPT2_PATTERN",
+    "Encoding",
+    "VocabFileError",
+    "VocabMismatchError",
+    "get_encoding",
+    "list_encoding_names",
+    "load",
+    "resolve",
+    "train",
+]
 
 
-def load(path: str | os.PathLike, *, pat_str: str = GPT2_PATTERN, name: str | None = None) -> Encoding:
-    """Load a vocabulary directory holding GPT-2's two files, `encoder.json` and `vocab.bpe`."""
-    files = read_vocab_files(path)
-    return Encoding(
-        name or Path(path).resolve().name,
-        pat_str=pat_str,
-        vocab=files.vocab,
-        merges=files.merges,
-        special_tokens=files.special_tokens,
-    )
+def __getattr__(name: str):
+    # `bpe.train` is bpe.trainer.train, imported when first used: it needs numpy, which encoding does not.
+    if name == "train":
+        from bpe.trainer import train
+
+        return train
+    raise AttributeError(f"module 'bpe' has no attribute {name!r}")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 import heapq
+import json
 import os
 from collections.abc import Collection, Iterable, Sequence
 from itertools import chain, repeat
@@ -130,6 +132,20 @@ class Encoding:
     @property
     def merges(self) -> list[tuple[bytes, bytes]]:
         return list(self._merges)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """sha256 of all that the ids depend on (pattern, ids, merges, special tokens), in hex.
+
+        The same vocabulary gives the same fingerprint whichever files it was read from, so token shards
+        and checkpoints record it to tell, later, whether a vocabulary is the one they were made with.
+        """
+        digest = hashlib.sha256(json.dumps([self.pat_str, sorted(self._special_tokens.items())]).encode())
+        for token, token_id in sorted(self._vocab.items(), key=lambda item: item[1]):
+            digest.update(b"%d %d " % (token_id, len(token)) + token)
+        for left, right in self._merges:
+            digest.update(b"%d %d " % (len(left), len(right)) + left + right)
+        return digest.hexdigest()
 
     def __repr__(self) -> str:
         return f"<Encoding {self.name!r} n_vocab={self.n_vocab}>"
@@ -359,9 +375,24 @@ class Encoding:
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write `encoder.json` + `vocab.bpe` (GPT-2's format, which tiktoken reads too) and HF's `tokenizer.json`."""
-        from bpe.files import write_hf_tokenizer, write_vocab_files
+        from bpe.files import write_vocab_files
 
         write_vocab_files(directory, self._vocab, self._merges, self._special_tokens)
+        self._save_tokenizer_json(directory)
+
+    def save_hf(self, directory: str | os.PathLike, model_max_length: int | None = None) -> None:
+        """Write the files `transformers` writes for GPT-2's tokenizer (`vocab.json`, `merges.txt`,
+        `tokenizer.json`, `tokenizer_config.json`), so that `AutoTokenizer.from_pretrained(directory)` and
+        `GPT2TokenizerFast.from_pretrained(directory)` give this encoding's ids."""
+        from bpe.files import HF_VOCAB_LAYOUT, write_hf_tokenizer_config, write_vocab_files
+
+        write_vocab_files(directory, self._vocab, self._merges, self._special_tokens, layout=HF_VOCAB_LAYOUT)
+        self._save_tokenizer_json(directory)
+        write_hf_tokenizer_config(directory, self._special_tokens, model_max_length)
+
+    def _save_tokenizer_json(self, directory: str | os.PathLike) -> None:
+        from bpe.files import write_hf_tokenizer
+
         write_hf_tokenizer(
             directory,
             self._vocab,

@@ -8,15 +8,23 @@ because a silently truncated vocabulary would produce wrong ids forever after.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 ENCODER_FILE = "encoder.json"
 MERGES_FILE = "vocab.bpe"
 MERGES_HEADER = "#version: 0.2"
+HF_VOCAB_FILE = "vocab.json"
+HF_MERGES_FILE = "merges.txt"
+HF_TOKENIZER_FILE = "tokenizer.json"
+OPENAI_LAYOUT = (ENCODER_FILE, MERGES_FILE)
+HF_VOCAB_LAYOUT = (HF_VOCAB_FILE, HF_MERGES_FILE)
+LAYOUTS = (OPENAI_LAYOUT, (HF_TOKENIZER_FILE,), HF_VOCAB_LAYOUT)
 
 # A token in encoder.json that no byte or merge produces is a special token; it must look like one
 # (`<|endoftext|>`, `<pad>`), otherwise the merges file is most likely truncated.
@@ -76,6 +84,210 @@ class VocabFiles:
     merges: list[tuple[bytes, bytes]]
     """Merges in rank order."""
     special_tokens: dict[str, int]
+    pattern: str | None = None
+    """The pre-tokenizer regex, where the files say (HF's tokenizer.json); None: GPT-2's."""
+
+
+def has_vocab_files(directory: str | os.PathLike) -> bool:
+    """Whether `directory` holds a vocabulary in one of the layouts `read_vocab_files` reads."""
+    directory = Path(directory)
+    return any(all((directory / name).is_file() for name in layout) for layout in LAYOUTS)
+
+
+def read_vocab_files(directory: str | os.PathLike) -> VocabFiles:
+    """Read and validate a vocabulary directory, in the first of these layouts that it holds:
+
+    OpenAI's `encoder.json` + `vocab.bpe`; HF's `tokenizer.json` (a byte-level BPE, the format
+    `save_pretrained` writes); HF's `vocab.json` + `merges.txt` (OpenAI's two files under other names).
+    A `tokenizer.json` beside the other files still supplies the pre-tokenizer pattern.
+    """
+    directory = Path(directory)
+    tokenizer_json = directory / HF_TOKENIZER_FILE
+    document = _read_json(tokenizer_json) if tokenizer_json.is_file() else None
+    if any((directory / name).is_file() for name in OPENAI_LAYOUT):
+        files = _read_encoder_and_merges(*(directory / name for name in OPENAI_LAYOUT))
+    elif document is not None:
+        files = _read_tokenizer_json(tokenizer_json, document)
+    elif any((directory / name).is_file() for name in HF_VOCAB_LAYOUT):
+        files = _read_encoder_and_merges(*(directory / name for name in HF_VOCAB_LAYOUT))
+    else:
+        raise VocabFileError(
+            directory,
+            None,
+            f"no vocabulary here: a vocabulary directory holds {ENCODER_FILE} and {MERGES_FILE} (OpenAI's files, "
+            f"`bpe train` output), HF's {HF_TOKENIZER_FILE}, or HF's {HF_VOCAB_FILE} and {HF_MERGES_FILE}",
+        )
+    if document is None:
+        return files
+    return dataclasses.replace(files, pattern=_tokenizer_json_pattern(tokenizer_json, document))
+
+
+def _read_encoder_and_merges(encoder_path: Path, merges_path: Path) -> VocabFiles:
+    for path in (encoder_path, merges_path):
+        if not path.is_file():
+            raise VocabFileError(
+                path, None, f"not found (it goes with {encoder_path.name} and {merges_path.name})"
+            )
+    encoder_text = _read_utf8(encoder_path)
+    encoder = _parse_json(encoder_path, encoder_text)
+    if not isinstance(encoder, dict) or not encoder:
+        raise VocabFileError(encoder_path, 1, "expected a non-empty JSON object mapping token -> id")
+    return _build(
+        encoder,
+        _merge_lines(merges_path),
+        lambda key, message: VocabFileError(encoder_path, _json_line(encoder_text, key), message),
+        lambda number, message: VocabFileError(merges_path, number, message),
+        merges_name=merges_path.name,
+    )
+
+
+def _read_tokenizer_json(path: Path, document: object) -> VocabFiles:
+    """HF tokenizers' serialization of a byte-level BPE: model.vocab, model.merges and added_tokens."""
+    model = document.get("model") if isinstance(document, dict) else None
+    if not isinstance(model, dict) or model.get("type") != "BPE":
+        kind = model.get("type") if isinstance(model, dict) else None
+        raise VocabFileError(path, None, f"model type is {kind!r}; only byte-level BPE loads here")
+    for key, expected in (("byte_fallback", False), ("ignore_merges", False), ("dropout", None)):
+        if model.get(key, expected) not in (expected, 0):
+            raise VocabFileError(path, None, f"model.{key} is {model[key]!r}; GPT-2's BPE has {expected!r}")
+    for key in ("continuing_subword_prefix", "end_of_word_suffix"):
+        if model.get(key):
+            raise VocabFileError(path, None, f"model.{key} is {model[key]!r}: not a byte-level BPE")
+    encoder, merges = model.get("vocab"), model.get("merges")
+    if not isinstance(encoder, dict) or not encoder or not isinstance(merges, list):
+        raise VocabFileError(path, None, "model.vocab must be a non-empty object and model.merges a list")
+
+    def merge_pairs():
+        for index, merge in enumerate(merges):
+            parts = merge.split(" ") if isinstance(merge, str) else merge
+            if (
+                not isinstance(parts, list)
+                or len(parts) != 2
+                or not all(isinstance(p, str) and p for p in parts)
+            ):
+                raise VocabFileError(path, None, f"model.merges[{index}] is {merge!r}, not a pair of tokens")
+            yield index, parts[0], parts[1]
+
+    added = document.get("added_tokens") or []
+    specials = {}
+    for token in added:
+        if (
+            not isinstance(token, dict)
+            or type(token.get("id")) is not int
+            or not isinstance(token.get("content"), str)
+        ):
+            raise VocabFileError(path, None, f"added_tokens holds {token!r}, not an {{id, content}} object")
+        specials[token["content"]] = token["id"]
+    return _build(
+        {**encoder, **specials},
+        merge_pairs(),
+        lambda key, message: VocabFileError(path, None, f"model.vocab: {message}"),
+        lambda index, message: VocabFileError(path, None, f"model.merges[{index}]: {message}"),
+        merges_name=f"{path.name}'s model.merges",
+        special_tokens=specials,
+    )
+
+
+def _tokenizer_json_pattern(path: Path, document: object) -> str:
+    """The pre-tokenizer of a byte-level BPE as one regex: ByteLevel's own (GPT-2's), or a Split before it."""
+    from bpe.pretokenize import GPT2_PATTERN
+
+    if not isinstance(document, dict):
+        raise VocabFileError(path, 1, "expected a JSON object (HF tokenizers' tokenizer.json)")
+    if document.get("normalizer") is not None:
+        raise VocabFileError(path, None, "has a normalizer; a byte-level BPE encodes the text as it is")
+    given = document.get("pre_tokenizer")
+    steps = (
+        given.get("pretokenizers") if isinstance(given, dict) and given.get("type") == "Sequence" else [given]
+    )
+    *splits, byte_level = steps if isinstance(steps, list) and steps else [None]
+    if not isinstance(byte_level, dict) or byte_level.get("type") != "ByteLevel":
+        raise VocabFileError(path, None, f"pre_tokenizer {given!r} does not end in ByteLevel")
+    if byte_level.get("add_prefix_space"):
+        raise VocabFileError(path, None, "ByteLevel adds a prefix space; GPT-2's tokenizer does not")
+    patterns = []
+    for split in splits:
+        source = split.get("pattern") if isinstance(split, dict) else None
+        source = source.get("Regex") if isinstance(source, dict) else None
+        if (
+            split.get("type") != "Split"
+            or not isinstance(source, str)
+            or split.get("behavior") != "Isolated"
+            or split.get("invert")
+        ):
+            raise VocabFileError(path, None, f"pre-tokenizer step {split!r} is not an isolating regex Split")
+        patterns.append(source)
+    if byte_level.get("use_regex", True):
+        patterns.append(GPT2_PATTERN)
+    if len(patterns) != 1:
+        raise VocabFileError(path, None, f"the pre-tokenizer splits with {len(patterns)} regexes, not one")
+    return patterns[0]
+
+
+def _build(
+    encoder: dict,
+    merge_pairs: Iterable[tuple[int, str, str]],
+    encoder_error: Callable[[str, str], VocabFileError],
+    merge_error: Callable[[int, str], VocabFileError],
+    *,
+    merges_name: str,
+    special_tokens: dict[str, int] | None = None,
+) -> VocabFiles:
+    """Checks an encoder (token spelling -> id) and its merges against each other, in bytes.
+
+    Tokens that no byte or merge produces are special tokens: those given, or else those shaped like one.
+    """
+    seen_ids: dict[int, str] = {}
+    for key, value in encoder.items():
+        if type(value) is not int or value < 0:
+            raise encoder_error(key, f"id of {key!r} is {value!r}, not an int >= 0")
+        if value in seen_ids:
+            raise encoder_error(key, f"id {value} is used by both {seen_ids[value]!r} and {key!r}")
+        seen_ids[value] = key
+
+    vocab: dict[bytes, int] = {}
+    for byte in range(256):
+        char = BYTE_TO_CHAR[byte]
+        if char not in encoder:
+            raise encoder_error(char, f"byte token {char!r} (byte {byte}) is missing")
+        vocab[bytes([byte])] = encoder[char]
+
+    tokens = {key: str_to_token(key) for key in encoder}
+    merges: list[tuple[bytes, bytes]] = []
+    produced_by: dict[bytes, str] = {}
+    for number, left_text, right_text in merge_pairs:
+        line = f"{left_text} {right_text}"
+        left, right = tokens.get(left_text), tokens.get(right_text)
+        for part, token in ((left_text, left), (right_text, right)):
+            if token is None or token not in vocab:
+                raise merge_error(number, f"{part!r} is not a byte or the result of an earlier merge")
+        merged = left + right
+        if merged in produced_by:
+            raise merge_error(
+                number,
+                f"merge {line!r} produces {token_to_str(merged)!r}, already produced by merge {produced_by[merged]!r}",
+            )
+        spelled = left_text + right_text
+        if spelled not in encoder:
+            raise merge_error(number, f"the result of merge {line!r}, {spelled!r}, has no id")
+        vocab[merged] = encoder[spelled]
+        produced_by[merged] = line
+        merges.append((left, right))
+
+    specials: dict[str, int] = {}
+    for key, value in encoder.items():
+        token = tokens[key]
+        if token is not None and token in vocab:
+            continue
+        special = key in special_tokens if special_tokens is not None else SPECIAL_TOKEN_SHAPE.fullmatch(key)
+        if not special:
+            raise encoder_error(
+                key,
+                f"token {key!r} (id {value}) is neither a byte, a merge in {merges_name}, nor a special token "
+                f"like <|endoftext|> (is {merges_name} truncated?)",
+            )
+        specials[key] = value
+    return VocabFiles(vocab=vocab, merges=merges, special_tokens=specials)
 
 
 def _json_line(text: str, key: str) -> int | None:
@@ -84,64 +296,19 @@ def _json_line(text: str, key: str) -> int | None:
     return text.count("\n", 0, index) + 1 if index >= 0 else None
 
 
-def read_vocab_files(directory: str | os.PathLike) -> VocabFiles:
-    """Read and validate `encoder.json` + `vocab.bpe` from `directory`."""
-    directory = Path(directory)
-    encoder_path, merges_path = directory / ENCODER_FILE, directory / MERGES_FILE
-    for path in (encoder_path, merges_path):
-        if not path.is_file():
-            raise VocabFileError(
-                path, None, f"not found (a vocabulary directory holds {ENCODER_FILE} and {MERGES_FILE})"
-            )
+def _read_json(path: Path) -> object:
+    return _parse_json(path, _read_utf8(path))
 
-    encoder_text = _read_utf8(encoder_path)
+
+def _parse_json(path: Path, text: str) -> object:
     try:
-        encoder = json.loads(encoder_text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise VocabFileError(
-            encoder_path, error.lineno, f"invalid JSON ({error.msg}, column {error.colno})"
+            path, error.lineno, f"invalid JSON ({error.msg}, column {error.colno})"
         ) from None
-    if not isinstance(encoder, dict) or not encoder:
-        raise VocabFileError(encoder_path, 1, "expected a non-empty JSON object mapping token -> id")
-
-    seen_ids: dict[int, str] = {}
-    for key, value in encoder.items():
-        if type(value) is not int or value < 0:
-            raise VocabFileError(
-                encoder_path, _json_line(encoder_text, key), f"id of {key!r} is {value!r}, not an int >= 0"
-            )
-        if value in seen_ids:
-            raise VocabFileError(
-                encoder_path,
-                _json_line(encoder_text, key),
-                f"id {value} is used by both {seen_ids[value]!r} and {key!r}",
-            )
-        seen_ids[value] = key
-
-    vocab: dict[bytes, int] = {}
-    for byte in range(256):
-        char = BYTE_TO_CHAR[byte]
-        if char not in encoder:
-            raise VocabFileError(encoder_path, None, f"byte token {char!r} (byte {byte}) is missing")
-        vocab[bytes([byte])] = encoder[char]
-
-    tokens = {key: str_to_token(key) for key in encoder}
-    merges = _read_merges(merges_path, encoder, tokens, vocab)
-
-    special_tokens: dict[str, int] = {}
-    for key, value in encoder.items():
-        token = tokens[key]
-        if token is not None and token in vocab:
-            continue
-        if not SPECIAL_TOKEN_SHAPE.fullmatch(key):
-            raise VocabFileError(
-                encoder_path,
-                _json_line(encoder_text, key),
-                f"token {key!r} (id {value}) is neither a byte, a merge in {merges_path}, nor a special token "
-                f"like <|endoftext|> (is {MERGES_FILE} truncated?)",
-            )
-        special_tokens[key] = value
-    return VocabFiles(vocab=vocab, merges=merges, special_tokens=special_tokens)
+    except RecursionError:
+        raise VocabFileError(path, None, "invalid JSON (nested too deeply)") from None
 
 
 def _read_utf8(path: Path) -> str:
@@ -153,42 +320,17 @@ def _read_utf8(path: Path) -> str:
         raise VocabFileError(path, line, f"not valid UTF-8 ({error.reason})") from None
 
 
-def _read_merges(
-    path: Path, encoder: dict[str, int], tokens: dict[str, bytes | None], vocab: dict[bytes, int]
-) -> list[tuple[bytes, bytes]]:
-    """Parse merges in order; `vocab` (bytes so far) grows by each merge's result."""
+def _merge_lines(path: Path) -> Iterator[tuple[int, str, str]]:
+    """(line number, left, right) of each merge in a vocab.bpe / merges.txt, after the #version header."""
     lines = _read_utf8(path).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     start = 1 if lines and lines[0].startswith("#version") else 0
-    merges: list[tuple[bytes, bytes]] = []
-    produced_on: dict[bytes, int] = {}
     for number, line in enumerate(lines[start:], start=start + 1):
         parts = line.split(" ")
         if len(parts) != 2 or not all(parts):
             raise VocabFileError(path, number, f"expected two tokens separated by one space, got {line!r}")
-        left, right = tokens.get(parts[0]), tokens.get(parts[1])
-        for part, token in zip(parts, (left, right)):
-            if token is None or token not in vocab:
-                raise VocabFileError(
-                    path, number, f"{part!r} is not a byte or the result of an earlier merge"
-                )
-        merged = left + right
-        if merged in produced_on:
-            raise VocabFileError(
-                path,
-                number,
-                f"merge {line!r} produces {token_to_str(merged)!r}, already produced on line {produced_on[merged]}",
-            )
-        spelled = parts[0] + parts[1]
-        if spelled not in encoder:
-            raise VocabFileError(
-                path, number, f"the result of merge {line!r}, {spelled!r}, is not in {ENCODER_FILE}"
-            )
-        vocab[merged] = encoder[spelled]
-        produced_on[merged] = number
-        merges.append((left, right))
-    return merges
+        yield number, parts[0], parts[1]
 
 
 def write_vocab_files(
@@ -196,19 +338,21 @@ def write_vocab_files(
     vocab: dict[bytes, int],
     merges: list[tuple[bytes, bytes]],
     special_tokens: dict[str, int],
+    layout: tuple[str, str] = OPENAI_LAYOUT,
 ) -> None:
-    """Write the two files exactly as OpenAI's: json.dumps' default spelling, a header, one merge a line."""
+    """Write the two files exactly as OpenAI's: json.dumps' default spelling, a header, one merge a line.
+
+    HF's GPT-2 ships the same bytes as `vocab.json` + `merges.txt` (`layout=HF_VOCAB_LAYOUT`).
+    """
+    encoder_name, merges_name = layout
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     encoder = {token_to_str(token): token_id for token, token_id in vocab.items()}
     encoder.update(special_tokens)
     encoder = dict(sorted(encoder.items(), key=lambda item: item[1]))
     lines = [MERGES_HEADER, *(f"{token_to_str(a)} {token_to_str(b)}" for a, b in merges)]
-    _write_atomic(directory / ENCODER_FILE, json.dumps(encoder).encode("utf-8"))
-    _write_atomic(directory / MERGES_FILE, ("\n".join(lines) + "\n").encode("utf-8"))
-
-
-HF_TOKENIZER_FILE = "tokenizer.json"
+    _write_atomic(directory / encoder_name, json.dumps(encoder).encode("utf-8"))
+    _write_atomic(directory / merges_name, ("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def write_hf_tokenizer(
@@ -268,6 +412,29 @@ def write_hf_tokenizer(
     _write_atomic(
         Path(directory) / HF_TOKENIZER_FILE, json.dumps(document, ensure_ascii=False).encode("utf-8")
     )
+
+
+HF_TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+
+
+def write_hf_tokenizer_config(
+    directory: str | os.PathLike, special_tokens: dict[str, int], model_max_length: int | None
+) -> None:
+    """`tokenizer_config.json` as transformers writes it for GPT-2: <|endoftext|> is bos, eos and unk."""
+    from bpe.encoding import ENDOFTEXT
+
+    eot = ENDOFTEXT if ENDOFTEXT in special_tokens else None
+    config = {
+        "add_prefix_space": False,
+        "bos_token": eot,
+        "eos_token": eot,
+        "unk_token": eot,
+        "pad_token": None,
+        "errors": "replace",
+        "model_max_length": model_max_length or int(1e30),  # transformers' "no limit"
+        "tokenizer_class": "GPT2Tokenizer",
+    }
+    _write_atomic(Path(directory) / HF_TOKENIZER_CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

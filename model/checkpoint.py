@@ -8,7 +8,7 @@ without running any pickled code:
     optimizer     the optimizer's full state keyed by parameter name (torch.distributed.checkpoint's
                   get_optimizer_state_dict), the same with or without FSDP
     step          optimizer steps taken
-    train_config  the TrainConfig as a dict
+    train_config  the TrainConfig as a dict (its `vocab`: the vocabulary's record, from tokenize.json)
     loaders       one TokenLoader.state_dict() per rank
     rng           one `rng_state()` per rank
 
@@ -64,9 +64,16 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> GPT:
     """The trained GPT from a checkpoint, in eval mode on `device`."""
+    return load_model_and_vocab(path, device)[0]
+
+
+def load_model_and_vocab(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[GPT, dict | None]:
+    """The trained GPT, and the record of the vocabulary it was trained with (None in older checkpoints)."""
     checkpoint = load_checkpoint(path)
     model = GPT.from_state_dict(GPTConfig(**checkpoint["config"]), checkpoint["model"])
-    return model.to(device).eval()
+    return model.to(device).eval(), checkpoint["train_config"].get("vocab")
 
 
 def rng_state() -> dict:

@@ -1,7 +1,8 @@
 """GPT-2 weights in HF's format (`GPT2LMHeadModel`) in and out of our GPT, from a local directory.
 
 OpenAI's checkpoints are distributed this way today, so this is how pretrained GPT-2 gets in and how our
-runs get evaluated with other tools. HF's GPT-2 uses `Conv1D` layers whose weights are stored [in, out]:
+runs get evaluated with other tools; the tokenizer files are written beside the weights, as
+`save_pretrained` does for a model and its tokenizer. HF's GPT-2 uses `Conv1D` layers whose weights are stored [in, out]:
 those are transposed to nn.Linear's [out, in]; everything else maps name for name. The directory is read
 and written without importing transformers, which stays a test-only dependency.
 """
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from bpe.encoding import ENDOFTEXT, Encoding
+from bpe.registry import DEFAULT_ENCODING, get_encoding
 from model.gpt import GPT, GPTConfig
 
 CONFIG_FILE = "config.json"
@@ -57,11 +60,18 @@ def load_hf(directory: str | Path) -> GPT:
     return GPT.from_state_dict(config, state)
 
 
-def save_hf(model: GPT, directory: str | Path) -> Path:
-    """Writes config.json and model.safetensors (pytorch_model.bin without safetensors) into directory."""
+def save_hf(model: GPT, directory: str | Path, encoding: Encoding | None = None) -> Path:
+    """Writes config.json, model.safetensors (pytorch_model.bin without safetensors) and the tokenizer files
+    of `encoding` (default: GPT-2's) into directory: `GPT2LMHeadModel.from_pretrained(directory)` and
+    `AutoTokenizer.from_pretrained(directory)` load them."""
     config = model.config
     if not config.bias:
         raise ValueError("HF's GPT-2 always has biases; a bias=False model cannot be saved in its format")
+    encoding = encoding or get_encoding(DEFAULT_ENCODING)
+    if encoding.n_vocab > config.vocab_size:
+        raise ValueError(
+            f"the vocabulary {encoding.name!r} has {encoding.n_vocab:,} tokens, the model only {config.vocab_size:,}"
+        )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {}
@@ -74,7 +84,10 @@ def save_hf(model: GPT, directory: str | Path) -> Path:
         if name == "wte.weight":
             tensor = tensor[: config.vocab_size]
         state[HF_PREFIX + name] = tensor.contiguous()
-    (directory / CONFIG_FILE).write_text(json.dumps(_hf_config(config), indent=2) + "\n")
+    (directory / CONFIG_FILE).write_text(
+        json.dumps(_hf_config(config, encoding.special_tokens.get(ENDOFTEXT)), indent=2) + "\n"
+    )
+    encoding.save_hf(directory, model_max_length=config.block_size)
     try:
         from safetensors.torch import save_file
     except ImportError:
@@ -144,8 +157,8 @@ def _check_leftovers(directory: Path, hf_state: dict[str, torch.Tensor], wte: to
         raise ValueError(f"{directory}: unexpected tensors {', '.join(sorted(unexpected)[:5])}")
 
 
-def _hf_config(config: GPTConfig) -> dict[str, object]:
-    """The config.json `GPT2LMHeadModel.from_pretrained` reads, with GPT-2's <|endoftext|> id when it exists."""
+def _hf_config(config: GPTConfig, eot_token: int | None) -> dict[str, object]:
+    """The config.json `GPT2LMHeadModel.from_pretrained` reads; <|endoftext|> begins and ends texts."""
     hf: dict[str, object] = {
         "architectures": ["GPT2LMHeadModel"],
         "model_type": "gpt2",
@@ -162,6 +175,6 @@ def _hf_config(config: GPTConfig) -> dict[str, object]:
         "tie_word_embeddings": True,
         "torch_dtype": "float32",
     }
-    if config.vocab_size > 50256:
-        hf["bos_token_id"] = hf["eos_token_id"] = 50256
+    if eot_token is not None:
+        hf["bos_token_id"] = hf["eos_token_id"] = eot_token
     return hf

@@ -8,7 +8,9 @@ full disk or a copy still in progress would otherwise train on garbage without a
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -24,6 +26,8 @@ MAX_TOKENS = 2**31 - 1
 """The header stores the count as an int32."""
 LLAMA3_MAGIC = 20240801
 """llm.c's other format (uint32 tokens, version 7); named in the error when someone hands us one."""
+SUMMARY_FILE = "tokenize.json"
+"""What `webtext tokenize` writes beside the shards: counts, and the record of the vocabulary it used."""
 
 
 class TokenShardError(ValueError):
@@ -101,3 +105,17 @@ def load_shard(path: str | os.PathLike) -> np.ndarray:
     if count == 0:
         return np.empty(0, dtype=TOKEN_DTYPE)  # mmap cannot map zero bytes
     return np.memmap(path, dtype=TOKEN_DTYPE, mode="r", offset=HEADER_BYTES, shape=(count,))
+
+
+def read_vocab_record(directory: str | os.PathLike) -> dict | None:
+    """The record of the vocabulary that `webtext tokenize` used for the shards in `directory`
+    (`bpe.registry.describe`); None where there is none (shards written by other tools, older runs)."""
+    path = Path(directory) / SUMMARY_FILE
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise TokenShardError(f"{path}: not a readable tokenize summary ({error})") from None
+    record = summary.get("vocab") if isinstance(summary, dict) else None
+    return record if isinstance(record, dict) and isinstance(record.get("n_vocab"), int) else None

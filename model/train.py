@@ -39,6 +39,7 @@ from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 
+from bpe.registry import check_same
 from model.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from model.gpt import GPT, GPTConfig
 from model.loader import TokenLoader
@@ -66,6 +67,9 @@ class TrainConfig:
     n_head: int | None = None
     n_embd: int | None = None
     vocab_size: int = 50257
+    vocab: dict | None = None
+    """The record of the vocabulary the shards were made with (their tokenize.json; `bpe.registry.describe`):
+    vocab_size must be its size, and checkpoints keep it so that sampling and evaluation use the same one."""
     seq_len: int = 1024
     block_size: int | None = None
     """The model's context; None: seq_len."""
@@ -273,6 +277,11 @@ def _train(config: TrainConfig, runtime: Runtime) -> dict:
     out_dir = Path(config.out_dir)
     checkpoint_path = out_dir / CHECKPOINT_NAME
     accumulation = config.accumulation_steps(runtime.world_size)
+    if config.vocab and config.vocab["n_vocab"] != config.vocab_size:
+        raise ValueError(
+            f"vocab_size is {config.vocab_size:,}, but the shards were made with {config.vocab['name']!r} "
+            f"of {config.vocab['n_vocab']:,} tokens: leave --vocab-size out, or tokenize again"
+        )
     gpt_config = config.gpt_config()
     # The same seed everywhere gives every rank the same initial weights (DDP would broadcast them anyway).
     torch.manual_seed(config.seed)
@@ -290,6 +299,11 @@ def _train(config: TrainConfig, runtime: Runtime) -> dict:
         checkpoint = load_checkpoint(checkpoint_path)
         if checkpoint["config"] != dataclasses.asdict(gpt_config):
             raise ValueError(f"{checkpoint_path} holds a model of {checkpoint['config']}, not {gpt_config}")
+        trained_with = checkpoint["train_config"].get("vocab")
+        if trained_with and config.vocab:
+            check_same(
+                config.vocab, trained_with, str(checkpoint_path), "resume on the shards it was trained on"
+            )
         if len(checkpoint["loaders"]) != runtime.world_size:
             raise ValueError(
                 f"{checkpoint_path} was written by {len(checkpoint['loaders'])} rank(s); resume it with as "

@@ -30,7 +30,7 @@ from bpe.corpus import FORMATS, CorpusError, decode_document, detect_format, doc
 from bpe.counts import counts_schema
 from bpe.encoding import replace_surrogates
 from bpe.pretokenize import GPT2_PATTERN, Pretokenizer
-from bpe.train import count_pieces
+from bpe.trainer import count_pieces
 from pipelines.files import MatchPaths
 from webtext.compression import DECOMPRESSION_ERRORS
 

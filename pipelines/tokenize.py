@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -31,7 +32,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 import bpe
-from model.tokens import MAX_TOKENS, TOKEN_DTYPE, write_tokens
+from bpe.registry import describe, source_of
+from model.tokens import MAX_TOKENS, SUMMARY_FILE, TOKEN_DTYPE, write_tokens
 from pipelines.files import write_atomically
 from pipelines.metrics import count, read_counters
 from webtext.shards import SHARD_GLOB
@@ -41,7 +43,6 @@ VAL = "val"
 SPLITS = (TRAIN, VAL)
 OUTPUT_PREFIX = "webtext"
 OUTPUT_GLOB = f"{OUTPUT_PREFIX}_*.bin"
-SUMMARY_FILE = "tokenize.json"
 DEFAULT_SHARD_TOKENS = 100_000_000
 """llm.c's fineweb.py."""
 DEFAULT_VAL_FRACTION = 0.01
@@ -161,21 +162,22 @@ def tokenize(
 
 def run(
     shards: str,
-    vocab: str,
+    vocab: str | os.PathLike,
     out: str,
     *,
     shard_tokens: int = DEFAULT_SHARD_TOKENS,
     val_fraction: float = DEFAULT_VAL_FRACTION,
     pipeline_args: Sequence[str] = (),
 ) -> dict:
-    """Tokenize the documents-*.parquet shards in directory `shards` into `out`; returns the summary that
-    is also written to `out`/tokenize.json. Raises ValueError for bad settings, OSError for missing input
-    or an output directory that already holds token shards."""
+    """Tokenize the documents-*.parquet shards in directory `shards` into `out` with `vocab` (a packaged
+    encoding's name or a vocabulary directory); returns the summary that is also written to
+    `out`/tokenize.json, with the vocabulary's record (`bpe.registry.describe`). Raises ValueError for bad
+    settings, OSError for missing input or an output directory that already holds token shards."""
     if not 0 < shard_tokens <= MAX_TOKENS:
         raise ValueError(f"--shard-tokens must be in 1..{MAX_TOKENS:,}, not {shard_tokens:,}")
     if not 0 <= val_fraction < 1:
         raise ValueError(f"--val-fraction must be in [0, 1), not {val_fraction}")
-    encoding = bpe.load(vocab)
+    encoding = bpe.resolve(vocab)
     if encoding.n_vocab > 1 << 16:
         raise ValueError(f"{vocab}: {encoding.n_vocab:,} tokens do not fit llm.c's uint16 shards")
     if bpe.ENDOFTEXT not in encoding.special_tokens:
@@ -206,8 +208,7 @@ def run(
         "dropped": {reason: counters.get(f"tokenize_dropped_{reason}", 0) for reason in TOKENIZE_REASONS},
         "shard_tokens": shard_tokens,
         "val_fraction": val_fraction,
-        "vocab": encoding.name,
-        "eot_token": encoding.eot_token,
+        "vocab": describe(encoding, source_of(vocab)),
         "seconds": round(time.time() - started, 1),
     }
     with FileSystems.create(FileSystems.join(out, SUMMARY_FILE)) as stream:

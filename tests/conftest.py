@@ -1,28 +1,27 @@
-"""Shared fixtures: OpenAI's GPT-2 vocabulary from ../shared/gpt2 and reference tokenizers built from it."""
+"""Shared fixtures: OpenAI's GPT-2 vocabulary as the package ships it, and reference tokenizers built from it.
+
+Nothing here looks outside the repository: the tests run the same on a clone with nothing beside it.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 import bpe
-
-REPO = Path(__file__).resolve().parents[1]
-GPT2_DIR = Path(os.environ.get("WEBTEXT_GPT2_DIR", REPO.parent / "shared" / "gpt2"))
+from bpe.registry import encoding_dir
 
 
 @pytest.fixture(scope="session")
 def gpt2_dir() -> Path:
-    if not (GPT2_DIR / "encoder.json").is_file():
-        pytest.fail(f"OpenAI's GPT-2 files are expected in {GPT2_DIR} (set WEBTEXT_GPT2_DIR)")
-    return GPT2_DIR
+    """The packaged copy of OpenAI's encoder.json and vocab.bpe."""
+    return encoding_dir("gpt2")
 
 
 @pytest.fixture(scope="session")
-def gpt2(gpt2_dir) -> bpe.Encoding:
-    return bpe.load(gpt2_dir)
+def gpt2() -> bpe.Encoding:
+    return bpe.get_encoding("gpt2")
 
 
 @pytest.fixture(scope="session")

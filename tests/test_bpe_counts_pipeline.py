@@ -20,7 +20,7 @@ import bpe
 from bpe.corpus import CorpusError
 from bpe.counts import counts_schema, read_counts
 from bpe.pretokenize import GPT2_PATTERN, Pretokenizer
-from bpe.train import TrainStats, count_pieces, count_pretokens, train_from_counts
+from bpe.trainer import TrainStats, count_pieces, count_pretokens, train_from_counts
 from pipelines.bpe_counts import CountPiecesFn, run
 from webtext.cli import main
 

@@ -19,7 +19,7 @@ import bpe
 from bpe.corpus import CorpusError
 from bpe.counts import read_counts, write_counts
 from bpe.files import GPT2_BYTE_ORDER
-from bpe.train import TrainStats, count_pretokens, train, train_from_counts
+from bpe.trainer import TrainStats, count_pretokens, train, train_from_counts
 from webtext.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -243,7 +243,7 @@ def _many_small_files(directory: Path, count: int = 40) -> list[Path]:
 def test_a_failing_or_dying_worker_is_an_error_not_a_hang(tmp_path, monkeypatch):
     import os
 
-    import bpe.train as train_module
+    import bpe.trainer as train_module
 
     paths = _many_small_files(tmp_path / "docs")
     monkeypatch.setattr(train_module, "_BATCH_CHARS", 500)  # many batches, so feeding must notice

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from webtext.cli import main
@@ -100,8 +101,8 @@ def test_count_reports_documents_bytes_tokens(gpt2_dir, gpt2, tmp_path):
     assert summary["bytes_per_token"] == round(expected_bytes / expected_tokens, 4)
 
 
-def test_count_on_the_bundled_sample_via_the_installed_command(gpt2_dir):
-    env = {**os.environ, "WEBTEXT_VOCAB": str(gpt2_dir)}
+def test_count_on_the_bundled_sample_via_the_installed_command():
+    env = {key: value for key, value in os.environ.items() if key != "WEBTEXT_VOCAB"}  # gpt2 by default
     result = subprocess.run(
         [WEBTEXT, "bpe", "count", str(REPO / "samples" / "documents.jsonl")],
         capture_output=True,
@@ -146,3 +147,40 @@ def test_build_rejects_contradictory_options(tmp_path):
         assert result.exit_code == 2 and message in result.output, result.output
     missing = CliRunner().invoke(main, base)
     assert missing.exit_code == 1 and "x.zst: no files match" in missing.output
+
+
+DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
+
+
+def test_a_named_runner_brings_its_own_options_and_beam_imports_quietly(tmp_path):
+    from pipelines.options import UnknownOptionsError, check_pipeline_args
+
+    check_pipeline_args(["--runner", DASK_RUNNER, "--dask_client_address=tcp://127.0.0.1:8786"])
+    with pytest.raises(UnknownOptionsError, match="no such option: --dask_clinet_address"):
+        check_pipeline_args(["--runner", DASK_RUNNER, "--dask_clinet_address=tcp://127.0.0.1:8786"])
+    check_pipeline_args(
+        ["--runner", "elsewhere.OwnRunner", "--own_option=1"]
+    )  # not importable here: Beam's call
+
+    # In fresh processes: importing a runner's module registers its options for the rest of the process.
+    def build(*options: str) -> subprocess.CompletedProcess:
+        command = [
+            WEBTEXT,
+            "build",
+            "--submissions",
+            str(tmp_path / "RS_none.zst"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+        return subprocess.run([*command, *options], capture_output=True, text=True, timeout=120)
+
+    accepted = build("--runner", DASK_RUNNER, "--dask_client_address=tcp://127.0.0.1:8786")
+    assert accepted.returncode == 1, accepted.stderr  # past the option check, stopped by the missing dump
+    assert "RS_none.zst: no files match" in accepted.stderr
+    refused = build(
+        "--dask_client_address=tcp://127.0.0.1:8786"
+    )  # the default FnApiRunner has no such option
+    assert refused.returncode == 2
+    assert "no such option: --dask_client_address=tcp://127.0.0.1:8786" in refused.stderr
+    for result in (accepted, refused):  # Beam's "apitools not found" warning is not the user's business
+        assert "WARNING" not in result.stderr and "apitools" not in result.stderr, result.stderr

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import bpe
 from model.fused_loss import linear_cross_entropy
 from model.gpt import GPT, GPTConfig
 from model.hf import load_hf, save_hf
@@ -79,6 +80,36 @@ def test_saved_weights_load_in_transformers_with_equal_logits(tmp_path):
     theirs = transformers.GPT2LMHeadModel.from_pretrained(tmp_path).eval()
     assert max_diff(ours, theirs, random_ids()) <= 1e-5
     assert max_diff(load_hf(tmp_path).eval(), theirs, random_ids()) <= 1e-5
+
+
+def test_exported_model_and_its_tokenizer_load_in_transformers_from_one_directory(gpt2, tmp_path):
+    text = "Exported: naïve café 中文 🙂\n\n  it's <|endoftext|> done"
+    ours = tiny_gpt(seed=4)
+    save_hf(ours, tmp_path / "gpt2")
+    theirs = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "gpt2").eval()
+    ids = gpt2.encode(text, allowed_special="all")
+    for tokenizer_class in (transformers.AutoTokenizer, transformers.GPT2TokenizerFast):
+        tokenizer = tokenizer_class.from_pretrained(tmp_path / "gpt2")
+        assert tokenizer(text)["input_ids"] == ids
+        assert (tokenizer.eos_token_id, tokenizer.model_max_length) == (gpt2.eot_token, TINY["block_size"])
+        assert tokenizer.decode(ids) == text
+    assert max_diff(ours, theirs, torch.tensor([ids])) <= 1e-5
+    assert bpe.load(tmp_path / "gpt2").fingerprint == gpt2.fingerprint  # what `--hf-dir` reads back
+
+    # A model of another vocabulary is exported with that vocabulary.
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the lower lowest newer newest wider widest " * 30)
+    small = bpe.train([corpus], vocab_size=270, name="small")
+    model = tiny_gpt(vocab_size=small.n_vocab)
+    save_hf(model, tmp_path / "small", small)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "small")
+    assert tokenizer("the newest wider")["input_ids"] == small.encode("the newest wider")
+    assert (
+        transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "small").config.eos_token_id
+        == small.eot_token
+    )
+    with pytest.raises(ValueError, match="has 50,257 tokens, the model only 297"):
+        save_hf(tiny_gpt(vocab_size=297), tmp_path / "mismatch")
 
 
 def test_load_hf_fails_clearly(tmp_path):

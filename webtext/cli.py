@@ -12,6 +12,8 @@ import click
 from model.tasks import LAMBADA_PROTOCOLS, TASKS
 
 VOCAB_ENV = "WEBTEXT_VOCAB"
+DEFAULT_VOCAB = "gpt2"
+GPT2_VOCAB_SIZE = 50257
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,15 +27,28 @@ def bpe_group() -> None:
     """GPT-2's byte-level BPE tokenizer: encode, decode, count."""
 
 
-def _vocab_option(function=None, *, required: bool = True):
+VOCAB_HELP = (
+    "A packaged encoding (gpt2) or a vocabulary directory: encoder.json + vocab.bpe (GPT-2's files, "
+    "`bpe train` output), or HF's tokenizer.json, or vocab.json + merges.txt."
+)
+
+
+def _vocab_option(function=None, *, model_default: bool = False):
+    """--vocab: a packaged encoding's name or a directory; gpt2 by default, or the model's own vocabulary."""
     option = click.option(
         "--vocab",
         "vocab",
-        required=required,
+        default=None if model_default else DEFAULT_VOCAB,
+        show_default=not model_default,
         envvar=VOCAB_ENV,
         show_envvar=True,
-        type=click.Path(exists=True, file_okay=False),
-        help="Vocabulary directory holding encoder.json and vocab.bpe (GPT-2's files, or `bpe train` output).",
+        help=VOCAB_HELP
+        + (
+            " Default: the vocabulary the model was trained with (recorded in the checkpoint), or the "
+            "tokenizer files in --hf-dir, else gpt2."
+            if model_default
+            else ""
+        ),
     )
     return option if function is None else option(function)
 
@@ -54,10 +69,11 @@ def _document_options(function):
 
 
 def _load(vocab: str):
+    """The vocabulary --vocab names (a packaged encoding or a directory); a one-line error otherwise."""
     import bpe
 
     try:
-        return bpe.load(vocab)
+        return bpe.resolve(vocab)
     except bpe.VocabFileError as error:
         raise click.ClickException(str(error)) from None
 
@@ -80,9 +96,18 @@ def _read_input(path: str) -> str:
     return text
 
 
-def _with_local_runner(args: list[str]) -> list[str]:
-    """Beam's options, with the FnApiRunner unless one is named: the DirectRunner would first download Prism."""
-    return args if any(arg.startswith("--runner") for arg in args) else [*args, "--runner=FnApiRunner"]
+def _beam_args(context: click.Context) -> list[str]:
+    """The options a command left to Beam, checked against the runner named; FnApiRunner by default."""
+    from pipelines.options import UnknownOptionsError, check_pipeline_args, with_local_runner
+
+    args = list(context.args)
+    try:
+        check_pipeline_args(args)
+    except UnknownOptionsError as error:
+        raise click.UsageError(
+            f"{error} (not a {context.info_name} option, and Beam doesn't know it for this runner)"
+        ) from None
+    return with_local_runner(args)
 
 
 @bpe_group.command("encode")
@@ -274,7 +299,7 @@ def bpe_train(
     from bpe.corpus import CorpusError
     from bpe.counts import read_counts, write_counts
     from bpe.pretokenize import GPT2_PATTERN
-    from bpe.train import TrainStats, count_pretokens, train_from_counts
+    from bpe.trainer import TrainStats, count_pretokens, train_from_counts
 
     if bool(inputs) == bool(counts_paths):
         raise click.UsageError("give either INPUTS to count, or --counts files from an earlier count")
@@ -345,13 +370,14 @@ def bpe_count_pretokens(inputs, out, text_field, input_format, shards, pattern) 
     from bpe.corpus import CorpusError
     from bpe.pretokenize import GPT2_PATTERN
     from pipelines import bpe_counts
+    from pipelines.options import with_local_runner
 
     # Unknown options land among INPUTS (click's ignore_unknown_options); they are Beam's.
     pipeline_args = [item for item in inputs if item.startswith("-")]
     paths = [item for item in inputs if not item.startswith("-")]
     if not paths:
         raise click.UsageError("no INPUTS given")
-    pipeline_args = _with_local_runner(pipeline_args)
+    pipeline_args = with_local_runner(pipeline_args)
     try:
         summary = bpe_counts.run(
             paths,
@@ -448,20 +474,6 @@ class ConfigOptionsCommand(click.Command):
                     param.from_config = True
                     self.params.append(param)
         return super().get_params(ctx)
-
-
-def _check_beam_args(args: list[str]) -> None:
-    """Options neither `build` nor Beam knows are typos (--host-dealy 5): Beam would only warn and drop them."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    known = PipelineOptions([]).get_all_options()
-    given = PipelineOptions(args).get_all_options(retain_unknown_options=True)
-    unknown_names = given.keys() - known.keys()
-    unknown = [arg for arg in args if arg.lstrip("-").split("=")[0].replace("-", "_") in unknown_names]
-    if unknown:
-        raise click.UsageError(
-            f"no such option: {', '.join(unknown)} (not a build option, and Beam doesn't know it)"
-        )
 
 
 @main.command(
@@ -583,9 +595,7 @@ def build(context: click.Context, **values) -> None:
         drop_wikipedia=not values["keep_wikipedia"],
         extra_blocked_hosts=frozenset(host.lower() for host in values["block_host"]),
     )
-    pipeline_args = list(context.args)
-    _check_beam_args(pipeline_args)
-    pipeline_args = _with_local_runner(pipeline_args)
+    pipeline_args = _beam_args(context)
 
     from pipelines.webtext_build import BuildConfig, run
     from webtext.stats import format_table
@@ -652,9 +662,7 @@ def tokenize(
     modded-nanogpt as they are. Other options go to Beam, as for `build` (default runner: the local
     FnApiRunner; --direct_num_workers=N --direct_running_mode=multi_processing to use N cores).
     """
-    pipeline_args = list(context.args)
-    _check_beam_args(pipeline_args)
-    pipeline_args = _with_local_runner(pipeline_args)
+    pipeline_args = _beam_args(context)
 
     from pipelines.tokenize import run
 
@@ -696,7 +704,13 @@ def tokenize(
 @click.option("--n-layer", type=int, default=None, help="Overrides the size's layer count.")
 @click.option("--n-head", type=int, default=None, help="Overrides the size's head count.")
 @click.option("--n-embd", type=int, default=None, help="Overrides the size's width.")
-@click.option("--vocab-size", default=50257, show_default=True)
+@click.option(
+    "--vocab-size",
+    type=int,
+    default=None,
+    help="Default: the size of the vocabulary the shards were made with (DATA/tokenize.json); 50257 (GPT-2's) "
+    "for shards without one.",
+)
 @click.option("--batch-size", default=16, show_default=True, help="Sequences per micro batch per process.")
 @click.option("--seq-len", default=1024, show_default=True, help="Tokens per sequence (and the context).")
 @click.option(
@@ -737,8 +751,22 @@ def train_command(data: str, out: str, model: str, compile_model: bool, **values
 
     from model.checkpoint import CheckpointError
     from model.loader import TokenLoaderError
+    from model.tokens import SUMMARY_FILE, TokenShardError, read_vocab_record
     from model.train import TrainConfig, train
 
+    master = int(os.environ.get("RANK", 0)) == 0
+    try:
+        vocab = read_vocab_record(data)
+    except TokenShardError as error:
+        raise click.ClickException(str(error)) from None
+    if values["vocab_size"] is None:
+        values["vocab_size"] = vocab["n_vocab"] if vocab else GPT2_VOCAB_SIZE
+        if vocab is None and master:
+            click.echo(
+                f"note: {data} has no {SUMMARY_FILE} naming its vocabulary; training for GPT-2's "
+                f"({GPT2_VOCAB_SIZE:,} tokens; --vocab-size to change)",
+                err=True,
+            )
     val_pattern = os.path.join(data, "webtext_val_*.bin")
     config = TrainConfig(
         train_pattern=os.path.join(data, "webtext_train_*.bin"),
@@ -746,13 +774,14 @@ def train_command(data: str, out: str, model: str, compile_model: bool, **values
         out_dir=out,
         model=model,
         compile=compile_model,
+        vocab=vocab,
         **values,
     )
     try:
         summary = train(config)
     except (CheckpointError, TokenLoaderError, ValueError) as error:
         raise click.ClickException(str(error)) from None
-    if int(os.environ.get("RANK", 0)) == 0:
+    if master:
         for path in summary["skipped_shards"]:
             click.echo(f"note: skipped {path}: shorter than one batch window", err=True)
         click.echo(
@@ -765,19 +794,53 @@ def train_command(data: str, out: str, model: str, compile_model: bool, **values
 
 
 def _load_gpt(checkpoint: str | None, hf_dir: str | None, device: str | None):
-    """The GPT of a `train` checkpoint or an HF directory, in eval mode on device (default: cuda if any)."""
+    """The GPT of a `train` checkpoint or an HF directory, in eval mode on device (default: cuda if any),
+    and the record of the vocabulary it was trained with, where the checkpoint has one."""
     if bool(checkpoint) == bool(hf_dir):
         raise click.UsageError("give exactly one of --checkpoint and --hf-dir")
     import torch
 
-    from model.checkpoint import load_model
+    from model.checkpoint import load_model_and_vocab
     from model.hf import load_hf
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return load_model(checkpoint, device) if checkpoint else load_hf(hf_dir).to(device).eval()
+        if checkpoint:
+            return load_model_and_vocab(checkpoint, device)
+        return load_hf(hf_dir).to(device).eval(), None
     except (OSError, ValueError, RuntimeError) as error:  # RuntimeError: a state_dict of another shape
         raise click.ClickException(str(error)) from None
+
+
+def _model_vocab(model, trained_with: dict | None, hf_dir: str | None, vocab: str | None):
+    """(encoding, its record) to run `model` with: --vocab (checked against the vocabulary the checkpoint
+    was trained with), else that vocabulary, else the tokenizer files in --hf-dir, else GPT-2's."""
+    import bpe
+    from bpe.files import has_vocab_files
+    from bpe.registry import check_same, describe, from_record, source_of
+
+    try:
+        if vocab is not None:
+            encoding, source = bpe.resolve(vocab), source_of(vocab)
+        elif trained_with:
+            encoding, source = from_record(trained_with, "the checkpoint"), trained_with["source"]
+        elif hf_dir and has_vocab_files(hf_dir):
+            encoding, source = bpe.load(hf_dir), source_of(hf_dir)
+        else:
+            encoding, source = bpe.get_encoding(DEFAULT_VOCAB), DEFAULT_VOCAB
+        record = describe(encoding, source)
+        if trained_with:
+            check_same(
+                record, trained_with, "the checkpoint", f"leave --vocab out, or use {trained_with['source']}"
+            )
+    except ValueError as error:  # VocabFileError, VocabMismatchError
+        raise click.ClickException(str(error)) from None
+    if encoding.n_vocab > model.config.vocab_size:
+        raise click.ClickException(
+            f"the vocabulary {encoding.name!r} has {encoding.n_vocab:,} tokens, the model only "
+            f"{model.config.vocab_size:,}: give the model's own with --vocab"
+        )
+    return encoding, record
 
 
 @main.command("generate")
@@ -785,7 +848,7 @@ def _load_gpt(checkpoint: str | None, hf_dir: str | None, device: str | None):
 @click.option(
     "--hf-dir", type=click.Path(exists=True, file_okay=False), help="GPT-2 weights in HF's format instead."
 )
-@_vocab_option
+@_vocab_option(model_default=True)
 @click.option("--prompt", default="", help="Text to continue (empty: a new document, after <|endoftext|>).")
 @click.option("--max-tokens", default=100, show_default=True, type=click.IntRange(min=0))
 @click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
@@ -814,8 +877,8 @@ def generate(
     """Continue --prompt with a trained GPT (--checkpoint) or GPT-2's weights (--hf-dir)."""
     from model.sample import next_token_table, sample_text
 
-    encoding = _load(vocab)
-    model = _load_gpt(checkpoint, hf_dir, device)
+    model, trained_with = _load_gpt(checkpoint, hf_dir, device)
+    encoding, _ = _model_vocab(model, trained_with, hf_dir, vocab)
     if show_probs:
         click.echo(f"next token after {prompt!r}:")
         for token, probability in next_token_table(model, encoding, prompt):
@@ -838,7 +901,7 @@ def generate(
 @click.option(
     "--hf-dir", type=click.Path(exists=True, file_okay=False), help="GPT-2 weights in HF's format instead."
 )
-@_vocab_option(required=False)
+@_vocab_option(model_default=True)
 @click.option(
     "--task",
     required=True,
@@ -910,18 +973,32 @@ def eval_command(
     ):
         if value is not None and task not in tasks:
             raise click.UsageError(f"{option} does not apply to --task {task}")
-    if vocab is None and task != "heldout":
-        raise click.UsageError(f"--task {task} needs --vocab (or ${VOCAB_ENV})")
     import json
     import math
     import os
 
     import torch
 
+    from bpe.registry import VocabMismatchError, check_same
     from model.evaluate import evaluate, task_options
+    from model.tokens import TokenShardError, read_vocab_record
 
-    model = _load_gpt(checkpoint, hf_dir, device)
-    encoding = _load(vocab) if vocab else None
+    model, trained_with = _load_gpt(checkpoint, hf_dir, device)
+    encoding, record = (None, None) if task == "heldout" else _model_vocab(model, trained_with, hf_dir, vocab)
+    if task == "heldout" and os.path.isdir(data):
+        try:
+            shards_vocab = read_vocab_record(data)
+            if shards_vocab:  # held-out loss needs no vocabulary, only the one the model was trained with
+                used = (
+                    trained_with
+                    if trained_with and vocab is None
+                    else _model_vocab(model, trained_with, hf_dir, vocab)[1]
+                )
+                check_same(
+                    used, shards_vocab, f"the token shards in {data}", "evaluate a model trained on them"
+                )
+        except (TokenShardError, VocabMismatchError) as error:
+            raise click.ClickException(str(error)) from None
     if json_path:  # fail now, not after the run
         os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
     try:
@@ -963,7 +1040,7 @@ def eval_command(
             "data": data,
             "task": task,
             "options": {
-                "vocab": vocab,
+                "vocab": record,
                 "batch_size": batch_size,
                 "limit": limit,
                 "device": str(model.wte.weight.device),
