@@ -4,7 +4,7 @@ The corpus is built offline from what this machine has: prose (Debian's document
 (Python's standard library) and other languages (gettext translations in .mo files). It is cached in
 bench/data/. Usage:
 
-    python bench/bpe_encode.py [--vocab ../shared/gpt2] [--mb 24] [--repeats 2] [--slices 8]
+    python bench/bpe_encode.py [--vocab DIR] [--mb 24] [--repeats 2] [--slices 8]
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _timed(function) -> tuple[float, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vocab", default=str(REPO.parent / "shared" / "gpt2"))
+    parser.add_argument("--vocab", default=None, help="encoder.json + vocab.bpe; default: the packaged gpt2")
     parser.add_argument("--mb", type=float, default=24)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--slices", type=int, default=8)
@@ -119,12 +119,13 @@ def main() -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     import bpe
+    from bpe.registry import encoding_dir
 
     docs = build_corpus(args.mb)
     megabytes = sum(len(d.encode("utf-8")) for d in docs) / 1e6
     print(f"corpus: {len(docs)} documents, {megabytes:.1f} MB (prose, code, other languages)")
 
-    vocab = Path(args.vocab)
+    vocab = Path(args.vocab) if args.vocab else encoding_dir("gpt2")
     ranks = data_gym_to_mergeable_bpe_ranks(str(vocab / "vocab.bpe"), str(vocab / "encoder.json"))
     tik = tiktoken.Encoding(
         "gpt2", pat_str=r50k_pat_str, mergeable_ranks=ranks, special_tokens={"<|endoftext|>": 50256}

@@ -11,7 +11,7 @@ small model's work at a 50k vocabulary; about a third of GPT-2 small's, try --la
 --heads 12). Usage:
 
     python bench/eval.py [--layers 4] [--embd 256] [--heads 4] [--block 256] [--requests 256] [--batch 32]
-                         [--repeats 2] [--vocab ../shared/gpt2]
+                         [--repeats 2] [--vocab gpt2]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=256)
     parser.add_argument("--batch", type=int, default=32, help="Requests per batch (webtext eval's default).")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--vocab", default=str(REPO.parent / "shared" / "gpt2"))
+    parser.add_argument("--vocab", default="gpt2", help="a packaged encoding or a vocabulary directory")
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -68,7 +68,7 @@ def main() -> None:
     from model.hf import save_hf
     from model.scoring import score
 
-    enc = bpe.load(args.vocab)
+    enc = bpe.resolve(args.vocab)
     ids = enc.encode_ordinary((REPO / "README.md").read_text(encoding="utf-8"))
     starts_word = np.array([enc.decode([t]).startswith(" ") for t in ids])
     requests = lambada_like(ids, starts_word, args.requests, seed=0)

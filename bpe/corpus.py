@@ -35,10 +35,18 @@ class CorpusStats:
 
 
 def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
-    """Files, directories (recursively) and globs -> a sorted, de-duplicated file list."""
+    """Files, directories (recursively) and globs -> a sorted, de-duplicated file list.
+
+    A `webtext build` output directory stands for its document shards, not its stats.json and dropped/.
+    """
+    from webtext.shards import SHARD_GLOB
+
     files: list[Path] = []
     for item in map(os.fspath, inputs):
-        if os.path.isdir(item):
+        shards = glob.glob(os.path.join(glob.escape(item), SHARD_GLOB)) if os.path.isdir(item) else []
+        if shards:
+            found = list(map(Path, shards))
+        elif os.path.isdir(item):
             found = [
                 p
                 for p in Path(item).rglob("*")

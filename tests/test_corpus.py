@@ -50,6 +50,17 @@ def test_text_parquet_directories_and_globs(tmp_path):
     assert list(iter_documents([tmp_path / "c.parquet"], text_field="body")) == ["x"]
 
 
+def test_a_build_directory_stands_for_its_document_shards(tmp_path):
+    for index, text in enumerate(["first shard", "second shard"]):
+        pq.write_table(pa.table({"text": [text]}), tmp_path / f"documents-0000{index}-of-00002.parquet")
+    (tmp_path / "stats.json").write_text(json.dumps({"funnel": {}}, indent=2))
+    (tmp_path / "dropped").mkdir()
+    (tmp_path / "dropped" / "dropped-00000.jsonl").write_text('{"url": "https://a.example", "reason": "x"}\n')
+    stats = CorpusStats()
+    assert list(iter_documents([tmp_path], stats=stats)) == ["first shard", "second shard"]
+    assert stats.files == 2
+
+
 def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
     (tmp_path / "bad.txt").write_bytes(b"caf\xe9 au lait")
     (tmp_path / "bad.jsonl").write_bytes(b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
