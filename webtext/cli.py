@@ -12,7 +12,7 @@ import click
 from model.tasks import LAMBADA_PROTOCOLS, TASKS
 
 VOCAB_ENV = "WEBTEXT_VOCAB"
-DEFAULT_VOCAB = "gpt2"
+DEFAULT_VOCAB = "gpt2"  # bpe.registry.DEFAULT_ENCODING, spelled here: `webtext --help` loads no tokenizer
 GPT2_VOCAB_SIZE = 50257
 
 
@@ -829,7 +829,7 @@ def _model_vocab(model, trained_with: dict | None, hf_dir: str | None, vocab: st
         else:
             encoding, source = bpe.get_encoding(DEFAULT_VOCAB), DEFAULT_VOCAB
         record = describe(encoding, source)
-        if trained_with:
+        if trained_with and vocab is not None:
             check_same(
                 record, trained_with, "the checkpoint", f"leave --vocab out, or use {trained_with['source']}"
             )
@@ -989,13 +989,13 @@ def eval_command(
         try:
             shards_vocab = read_vocab_record(data)
             if shards_vocab:  # held-out loss needs no vocabulary, only the one the model was trained with
-                used = (
+                record = (
                     trained_with
                     if trained_with and vocab is None
                     else _model_vocab(model, trained_with, hf_dir, vocab)[1]
                 )
                 check_same(
-                    used, shards_vocab, f"the token shards in {data}", "evaluate a model trained on them"
+                    record, shards_vocab, f"the token shards in {data}", "evaluate a model trained on them"
                 )
         except (TokenShardError, VocabMismatchError) as error:
             raise click.ClickException(str(error)) from None
