@@ -88,6 +88,13 @@ def test_tokenize_records_the_vocabulary_and_train_follows_it(corpus, small_run)
     assert wrong.exit_code == 1
     assert "vocab_size is 50,257, but the shards were made with 'small' of 290 tokens" in wrong.output
 
+    torn = small_run / "torn"
+    shutil.copytree(small_run / "tokens", torn)
+    (torn / "tokenize.json").write_text('{"vocab": {"name": "sm')
+    broken = invoke("train", "--data", torn, "--out", small_run / "other", *TINY_TRAIN)
+    assert broken.exit_code == 1
+    assert f"{torn / 'tokenize.json'}: not a readable tokenize summary" in broken.output
+
 
 def test_generate_and_eval_use_the_checkpoint_s_vocabulary(corpus, small_run, tmp_path):
     checkpoint = small_run / "model" / "checkpoint.pt"
