@@ -267,7 +267,11 @@ def train(config: TrainConfig) -> dict:
     """Trains to config.max_steps and returns a summary (rank 0's; other ranks return theirs)."""
     runtime = _runtime(config)
     try:
-        return _train(config, runtime)
+        summary = _train(config, runtime)
+        if runtime.world_size > 1:
+            # Rank 0 may still be writing the checkpoint; a rank that tore gloo down meanwhile aborts.
+            dist.barrier()
+        return summary
     finally:
         if runtime.world_size > 1:
             dist.destroy_process_group()
