@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -249,7 +249,7 @@ def crawl_pipeline(links: list[tuple[str, Provenance]], config: FetchConfig, thr
     """Create | FetchLive | count; reasons of the drops (and "kept")."""
 
     def build(pipeline: beam.Pipeline) -> None:
-        _ = pipeline | "Links" >> beam.Create(links) | "Fetch" >> FetchLive(config, threads)
+        _ = pipeline | "Links" >> beam.Create(links) | "Fetch" >> FetchLive(replace(config, threads=threads))
 
     counters = _run(build, ONE_WORKER)
     outcomes = Counter(

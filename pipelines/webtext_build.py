@@ -20,7 +20,7 @@ import queue
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import apache_beam as beam
 import trafilatura
@@ -34,6 +34,7 @@ from pipelines.components import ConnectedComponents
 from pipelines.files import MatchPaths, write_atomically
 from pipelines.metrics import count, read_counters
 from webtext.compression import DECOMPRESSION_ERRORS, decompressing
+from webtext.config import BuildConfig
 from webtext.extract import ExtractConfig, Extracted, Extractor
 from webtext.fetch import Crawler, FetchConfig, Fetcher, Page, host_key, page_rejection
 from webtext.filters import FilterRules, filter_rejection, normalized_text_hash
@@ -45,7 +46,16 @@ from webtext.near_dedup import (
     shingle_hashes,
     signature_of_shingles,
 )
-from webtext.shards import SHARD_GLOB, Document, document_id, shard_name, shard_of, write_documents
+from webtext.settings import as_json
+from webtext.shards import (
+    SHARD_GLOB,
+    Document,
+    ShardConfig,
+    document_id,
+    shard_name,
+    shard_of,
+    write_documents,
+)
 from webtext.stats import build_stats
 from webtext.submissions import Submission, parse_submission
 from webtext.warc import WarcPageWriter, read_pages
@@ -255,23 +265,21 @@ class FetchHostsFn(beam.DoFn):
     finish; what is still in flight when the bundle ends is emitted by `finish_bundle`.
     """
 
-    def __init__(self, config: FetchConfig, threads: int, max_urls_per_host: int = 0):
+    def __init__(self, config: FetchConfig):
         self.config = config
-        self.threads = threads
-        self.max_urls_per_host = max_urls_per_host
 
     def setup(self) -> None:
         self._fetcher = Fetcher(self.config)
-        self._crawler = Crawler(self._fetcher, threads=self.threads)
+        self._crawler = Crawler(self._fetcher, threads=self.config.threads)
 
     def process(self, element: tuple[str, Iterable[tuple[str, Provenance]]]):
         host, links = element
         links = sorted(links, key=lambda link: (-link[1].score_max, link[0]))  # the best-voted first
-        if self.max_urls_per_host:
+        if self.config.max_urls_per_host:
             # A host's URLs are fetched one after another: a cap bounds the slowest host's time.
-            for url, _ in links[self.max_urls_per_host :]:
+            for url, _ in links[self.config.max_urls_per_host :]:
                 yield _drop(url, "fetch", HOST_URL_CAP)
-            links = links[: self.max_urls_per_host]
+            links = links[: self.config.max_urls_per_host]
         self._crawler.submit(host, links)
         for url, provenance, outcome in self._crawler.ready():
             yield _fetched_or_dropped(url, provenance, outcome, "live")
@@ -288,11 +296,9 @@ class FetchHostsFn(beam.DoFn):
 class FetchLive(beam.PTransform):
     """(URL, Provenance) -> Fetched over HTTP, politely: URLs are grouped by host before fetching."""
 
-    def __init__(self, config: FetchConfig, threads: int = 32, max_urls_per_host: int = 0):
+    def __init__(self, config: FetchConfig):
         super().__init__()
         self.config = config
-        self.threads = threads
-        self.max_urls_per_host = max_urls_per_host
 
     def expand(self, urls: beam.PCollection[tuple[str, Provenance]]) -> beam.pvalue.DoOutputsTuple:
         by_host = (
@@ -300,7 +306,7 @@ class FetchLive(beam.PTransform):
             | "ByHost" >> beam.Map(lambda item: (host_key(item[0]), item))
             | "GroupByHost" >> beam.GroupByKey()
         )
-        fetch = FetchHostsFn(self.config, self.threads, self.max_urls_per_host)
+        fetch = FetchHostsFn(self.config)
         return _with_dropped(beam.ParDo(fetch), "Fetch", by_host)
 
 
@@ -604,10 +610,9 @@ class NearDedup(beam.PTransform):
     submission), the same rule as ExactDedup.
     """
 
-    def __init__(self, config: NearDedupConfig, max_rounds: int = 20):
+    def __init__(self, config: NearDedupConfig):
         super().__init__()
         self.config = config
-        self.max_rounds = max_rounds
 
     def expand(self, documents: beam.PCollection[Document]) -> beam.pvalue.DoOutputsTuple:
         # Two groupings keep the shuffle small: band keys with ranks only (20 short records a document),
@@ -630,7 +635,7 @@ class NearDedup(beam.PTransform):
         )
         clusters = (
             pairs
-            | "Components" >> ConnectedComponents(self.max_rounds)
+            | "Components" >> ConnectedComponents(self.config.components_rounds)
             | "ByRepresentative" >> beam.KvSwap()
             | "GroupByCluster" >> beam.GroupByKey()
             | "ClusterSizes" >> beam.FlatMapTuple(cluster_members)
@@ -663,18 +668,17 @@ class WriteShards(beam.PTransform):
     """Document -> `documents-SSSSS-of-NNNNN.parquet`; a document's shard is a hash of its id, so the
     shards' contents are the same on every run and runner."""
 
-    def __init__(self, directory: str, num_shards: int = 0, shard_bytes: int = 256 << 20):
+    def __init__(self, directory: str, config: ShardConfig | None = None):
         super().__init__()
         self.directory = directory
-        self.num_shards = num_shards
-        self.shard_bytes = shard_bytes
+        self.config = config or ShardConfig()
 
     def expand(self, documents: beam.PCollection[Document]) -> beam.PCollection[str]:
         shards = beam.pvalue.AsSingleton(
             documents
             | "TextBytes" >> beam.Map(lambda document: len(document.text.encode("utf-8", "surrogatepass")))
             | "Total" >> beam.CombineGlobally(sum)
-            | "ShardCount" >> beam.Map(shard_count, self.num_shards, self.shard_bytes)
+            | "ShardCount" >> beam.Map(shard_count, self.config.num_shards, self.config.shard_size_mb << 20)
         )
         return (
             documents
@@ -685,30 +689,6 @@ class WriteShards(beam.PTransform):
 
 
 # ---------------------------------------------------------------------- the whole build
-
-
-@dataclass(frozen=True)
-class BuildConfig:
-    """Everything `webtext build` can be told; each rule's defaults are the paper's or documented."""
-
-    submissions: tuple[str, ...]
-    out: str
-    warc: tuple[str, ...] = ()
-    """Replay pages from these WARC patterns; empty: fetch live."""
-    links: LinkRules = field(default_factory=LinkRules)
-    fetch: FetchConfig = field(default_factory=FetchConfig)
-    fetch_threads: int = 32
-    max_urls_per_host: int = 0
-    """0: no cap."""
-    extract: ExtractConfig = field(default_factory=ExtractConfig)
-    filters: FilterRules = field(default_factory=FilterRules)
-    near_dedup: NearDedupConfig | None = field(default_factory=NearDedupConfig)
-    """None skips near-duplicate removal."""
-    components_rounds: int = 20
-    num_shards: int = 0
-    shard_bytes: int = 256 << 20
-    save_warc: bool = False
-    write_dropped: bool = False
 
 
 def build(pipeline: beam.Pipeline, config: BuildConfig) -> None:
@@ -722,20 +702,20 @@ def build(pipeline: beam.Pipeline, config: BuildConfig) -> None:
     if config.warc:
         fetched = urls | "ReplayWarc" >> ReplayWarc(config.warc)
     else:
-        fetched = urls | "Fetch" >> FetchLive(config.fetch, config.fetch_threads, config.max_urls_per_host)
-        if config.save_warc:
+        fetched = urls | "Fetch" >> FetchLive(config.fetch)
+        if config.fetch.save_warc:
             fetched.kept | "SaveWarc" >> SaveWarc(FileSystems.join(config.out, "warc"))
     extracted = fetched.kept | "Extract" >> Extract(config.extract)
-    filtered = extracted.kept | "Filter" >> Filter(config.filters)
+    filtered = extracted.kept | "Filter" >> Filter(config.filter)
     unique = filtered.kept | "ExactDedup" >> ExactDedup()
     steps = [fetched, extracted, filtered, unique]
-    if config.near_dedup is None:
+    if not config.near_dedup.enabled:
         kept = unique.kept | "SkipNearDedup" >> beam.Map(skip_near_dedup)
     else:
-        steps.append(unique.kept | "NearDedup" >> NearDedup(config.near_dedup, config.components_rounds))
+        steps.append(unique.kept | "NearDedup" >> NearDedup(config.near_dedup))
         kept = steps[-1].kept
-    kept | "WriteShards" >> WriteShards(config.out, config.num_shards, config.shard_bytes)
-    if config.write_dropped:
+    kept | "WriteShards" >> WriteShards(config.out, config.shards)
+    if config.shards.write_dropped:
         (
             tuple(step.dropped for step in steps)
             | "AllDropped" >> beam.Flatten()
@@ -778,7 +758,8 @@ def run(config: BuildConfig, pipeline_args: Sequence[str] = ()) -> dict:
         counters,
         shards=[path.rsplit("/", 1)[-1] for path in shards],
         seconds=round(time.time() - started, 1),
-        source="warc" if config.warc else "live",
+        source=config.source,
+        config=as_json(config),
     )
     with FileSystems.create(FileSystems.join(config.out, STATS_FILE)) as stream:
         stream.write((json.dumps(stats, indent=2) + "\n").encode())

@@ -7,6 +7,7 @@ import gzip
 import json
 import random
 import time
+from datetime import date
 
 import apache_beam as beam
 import zstandard
@@ -66,7 +67,7 @@ def test_links_funnel_on_dump_files(tmp_path):
     for name, lines in FILES.items():
         data = ("\n".join(lines) + "\n").encode()
         (tmp_path / name).write_bytes(COMPRESS["." + name.rsplit(".", 1)[1]](data))
-    rules = LinkRules(before=unix_time("2018-01-01"))
+    rules = LinkRules(before=date(2018, 1, 1))
 
     pipeline = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
     urls = (

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -13,15 +15,16 @@ import zstandard
 from sample import make_sample
 from webserver import Response, WebServer, max_in_flight, min_start_gap
 
-from pipelines.webtext_build import BuildConfig, run
+from pipelines.webtext_build import run
+from webtext.config import BuildConfig
 from webtext.extract import ExtractConfig
 from webtext.fetch import FetchConfig, page_rejection
-from webtext.links import LinkRules, unix_time
-from webtext.shards import SCHEMA, document_id
+from webtext.links import LinkRules
+from webtext.shards import SCHEMA, ShardConfig, document_id
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "build"
-PAPER_RULES = LinkRules(before=unix_time("2018-01-01"))
+PAPER_RULES = LinkRules(before=date(2018, 1, 1))
 FNAPI = ["--runner=FnApiRunner"]
 
 BRIDGE = "https://www.northfieldgazette.example/2017/11/millbrook-bridge-reopens"
@@ -71,7 +74,7 @@ def assert_funnel_adds_up(stats: dict) -> None:
 @pytest.fixture(scope="module")
 def sample_build(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("sample")
-    return out, run(_sample_config(out, num_shards=2, write_dropped=True), FNAPI)
+    return out, run(_sample_config(out, shards=ShardConfig(num_shards=2, write_dropped=True)), FNAPI)
 
 
 def test_sample_funnel_matches_the_sample_readme(sample_build):
@@ -171,7 +174,9 @@ def test_sample_dropped_documents_carry_their_reason(sample_build):
 def test_multi_processing_and_parallel_extraction_give_the_same_shards(sample_build, tmp_path):
     out, stats = sample_build
     args = [*FNAPI, "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
-    other = run(_sample_config(tmp_path, num_shards=2, extract=ExtractConfig(processes=2)), args)
+    other = run(
+        _sample_config(tmp_path, shards=ShardConfig(num_shards=2), extract=ExtractConfig(processes=2)), args
+    )
     assert other["funnel"] == stats["funnel"] and other["dropped"] == stats["dropped"]
     for name in stats["shards"]:
         assert pq.read_table(tmp_path / name).equals(pq.read_table(out / name))
@@ -238,9 +243,7 @@ def test_live_crawl_saved_to_warc_replays_to_the_same_documents(tmp_path):
             BuildConfig(
                 submissions=(str(tmp_path / "RS_live.zst"),),
                 out=str(live),
-                fetch=LIVE_FETCH,
-                fetch_threads=8,
-                save_warc=True,
+                fetch=replace(LIVE_FETCH, threads=8, save_warc=True),
                 extract=ExtractConfig(time_limit=10),
             ),
             FNAPI,

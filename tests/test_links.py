@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
@@ -103,10 +104,10 @@ def test_every_rule_is_a_switch():
     rules = LinkRules(
         min_score=0,
         allow_over_18=True,
-        drop_reddit_hosted=False,
-        drop_non_documents=False,
-        drop_media_hosts=False,
-        drop_wikipedia=False,
+        keep_reddit_hosted=True,
+        keep_non_documents=True,
+        keep_media_hosts=True,
+        keep_wikipedia=True,
     )
     for url in (
         "https://i.redd.it/a.jpg",
@@ -115,7 +116,7 @@ def test_every_rule_is_a_switch():
         "https://x.org/a.png",
     ):
         assert rejection(_submission(url, score=0, over_18=True), rules) is None
-    window = LinkRules(after=unix_time("2017-01-01"), before=unix_time("2018-01-01"))
+    window = LinkRules(after=date(2017, 1, 1), before=date(2018, 1, 1))
     assert rejection(_submission(created_utc=unix_time("2018-01-01")), window) == links.AFTER_WINDOW
     assert rejection(_submission(created_utc=unix_time("2017-12-31")), window) is None
     assert rejection(_submission(created_utc=unix_time("2016-12-31")), window) == links.BEFORE_WINDOW
@@ -124,7 +125,7 @@ def test_every_rule_is_a_switch():
     assert (
         rejection(
             _submission("https://blog.example.net/p"),
-            LinkRules(extra_blocked_hosts=frozenset({"example.net"})),
+            LinkRules(blocked_hosts=frozenset({"example.net"})),
         )
         == links.BLOCKED_HOST
     )

@@ -61,6 +61,7 @@ class ExtractConfig:
     """
 
     favor_precision: bool = True
+    """trafilatura's precision mode: less text, less boilerplate."""
     fast: bool = True
     """Skip trafilatura's fallback comparison with readability and jusText: it buys recall (it swaps
     in whichever finds more text), not precision, and costs more than half of the time per page."""
@@ -72,7 +73,9 @@ class ExtractConfig:
     give none: error-prone guesses, and dateparser spends seconds compiling its locales in each
     fresh process, time that would count against the first page's time limit."""
     include_comments: bool = False
+    """Keep reader comments below an article."""
     include_tables: bool = True
+    """Keep text in <table>s (see above)."""
     time_limit: float = 20.0
     """Seconds one page may take in the Extractor's child before it is killed (reason `timeout`)."""
     max_html_bytes: int = 5_000_000

@@ -125,13 +125,16 @@ class FetchConfig:
     user_agent: str = "webtext/0.1 (WebText rebuild; +https://github.com/webtext/webtext)"
     """Its product token (before the "/") is the name robots.txt groups are matched against."""
     connect_timeout: float = 10.0
+    """Seconds to open a connection."""
     read_timeout: float = 20.0
+    """Seconds a response may stall between bytes."""
     deadline: float = 60.0
     """Total seconds per URL: redirects, retries, backoff and politeness waits included (a host's robots.txt,
     fetched once for all its URLs, has a deadline of its own)."""
     max_bytes: int = 5_000_000
     """Cap on the decoded body, so that endless bodies and compression bombs stop early."""
     max_redirects: int = 5
+    """Redirects followed per URL; more: too_many_redirects."""
     retries: int = 2
     """Extra attempts after a 429, a 5xx or a connection reset."""
     backoff: float = 1.0
@@ -139,11 +142,19 @@ class FetchConfig:
     allow_private: bool = False
     """Allow loopback and private addresses (local test servers); off, so no URL can reach internal services."""
     respect_robots: bool = True
+    """Obey robots.txt (fetched once per host)."""
     host_delay: float = 1.0
     """Seconds of pause after a request to a host ends before the next one starts."""
     host_concurrency: int = 1
+    """Requests to one host at a time."""
     max_crawl_delay: float = 10.0
     """A robots.txt Crawl-delay raises the host's delay up to this, so one host cannot stall a worker for long."""
+    threads: int = field(default=32, metadata={"flag": "fetch-threads"})
+    """Requests in flight per pipeline worker (one per host its bundle holds, at most)."""
+    max_urls_per_host: int = 0
+    """Fetch at most this many URLs of one host (the best-voted; the rest: host_url_cap); 0: all."""
+    save_warc: bool = False
+    """Write what a live crawl fetched to OUT/warc/*.warc.gz, to replay it later with --warc."""
 
     @property
     def product(self) -> str:

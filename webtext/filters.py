@@ -60,6 +60,7 @@ class FilterRules:
 
     # C4 (Raffel et al. 2020, section 2.2).
     reject_lorem_ipsum: bool = True
+    """Drop pages containing "lorem ipsum" (placeholder text)."""
     reject_curly_braces: bool = False
     """C4 dropped any page with "{" to remove code; WebText kept code pages (GitHub links), so off."""
     max_notice_line_fraction: float = 0.5
@@ -68,24 +69,35 @@ class FilterRules:
 
     # Gopher quality filter (Rae et al. 2021, appendix A.1.1).
     min_words: int = 50
+    """Fewer words: a snippet, not a document."""
     max_words: int = 100_000
+    """More words: a dump, not a document."""
     min_mean_word_length: float = 3.0
+    """Shorter mean word length (characters): lists of symbols or numbers."""
     max_mean_word_length: float = 10.0
+    """Longer mean word length: URLs, hashes, text without spaces."""
     max_symbol_word_ratio: float = 0.1
     """Each of "#" and ellipses ("...", "…") counted separately, per word."""
     max_bullet_line_fraction: float = 0.9
+    """Lines starting with a bullet; more: a list page."""
     max_ellipsis_line_fraction: float = 0.3
+    """Lines ending in an ellipsis; more: truncated teasers."""
     min_alphabetic_word_fraction: float = 0.8
     """Whitespace-separated words containing at least one letter."""
     stop_words: frozenset[str] = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
+    """English function words whose presence marks running prose."""
     min_stop_words: int = 2
     """Occurrences of `stop_words` (counted with repeats, as datatrove's Gopher filter does)."""
 
     # Gopher repetition filter (Rae et al. 2021, appendix A.1.2, table A1).
     max_duplicate_line_fraction: float = 0.30
+    """Lines that repeat an earlier line."""
     max_duplicate_line_char_fraction: float = 0.20
+    """Characters in lines that repeat an earlier line."""
     max_duplicate_paragraph_fraction: float = 0.30
+    """Paragraphs that repeat an earlier one."""
     max_duplicate_paragraph_char_fraction: float = 0.20
+    """Characters in paragraphs that repeat an earlier one."""
     max_top_ngram_char_fraction: tuple[tuple[int, float], ...] = ((2, 0.20), (3, 0.18), (4, 0.16))
     """(n >= 2, limit): characters in the most frequent n-gram, times its count, over all word characters."""
     max_duplicate_ngram_char_fraction: tuple[tuple[int, float], ...] = (

@@ -7,10 +7,11 @@ is a field of `LinkRules`, and every rejected link has a reason.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from webtext.submissions import Submission
@@ -89,26 +90,43 @@ LINK_REASONS = (
 
 @dataclass(frozen=True)
 class LinkRules:
-    """The selection rules; the defaults are the paper's (no date window: pass `before` for that)."""
+    """The selection rules; the defaults are the paper's (no date window: set `before` for that)."""
 
     min_score: int = 3
+    """Minimum Reddit karma of a submission (the paper: at least 3)."""
     allow_over_18: bool = False
-    after: int | None = None
-    """Keep submissions created at or after this Unix time."""
-    before: int | None = None
-    """Keep submissions created before this Unix time (2018-01-01 reproduces the paper)."""
+    """Keep submissions marked NSFW."""
+    after: date | None = None
+    """Only submissions created on or after this day (UTC)."""
+    before: date | None = None
+    """Only submissions created before this day (UTC); 2018-01-01 reproduces the paper."""
     blocked_subreddits: frozenset[str] = frozenset()
-    """Lowercase subreddit names."""
-    drop_reddit_hosted: bool = True
-    drop_non_documents: bool = True
-    drop_media_hosts: bool = True
-    drop_wikipedia: bool = True
-    extra_blocked_hosts: frozenset[str] = field(default_factory=frozenset)
+    """Subreddits whose links are skipped (matched lowercase)."""
+    keep_reddit_hosted: bool = False
+    """Keep links to Reddit itself: other threads, i.redd.it images."""
+    keep_non_documents: bool = False
+    """Keep links ending in image/video/archive/executable extensions."""
+    keep_media_hosts: bool = False
+    """Keep links to image/video/audio hosts (imgur, youtube, ...)."""
+    keep_wikipedia: bool = False
+    """Keep Wikipedia links (the paper removed them: its test sets overlap Wikipedia)."""
+    blocked_hosts: frozenset[str] = field(default=frozenset(), metadata={"flag": "block-host"})
+    """Also drop links to these hosts and their subdomains (reason blocked_host)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blocked_subreddits", frozenset(s.lower() for s in self.blocked_subreddits))
+        object.__setattr__(self, "blocked_hosts", frozenset(h.lower() for h in self.blocked_hosts))
+
+    @functools.cached_property
+    def window(self) -> tuple[int | None, int | None]:
+        """(after, before) as Unix times, computed once rather than per submission."""
+        return tuple(None if day is None else unix_time(day) for day in (self.after, self.before))
 
 
-def unix_time(day: str) -> int:
-    """'2018-01-01' -> its first second, UTC."""
-    return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp())
+def unix_time(day: date | str) -> int:
+    """2018-01-01 (a date or its ISO text) -> its first second, UTC."""
+    day = date.fromisoformat(day) if isinstance(day, str) else day
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
 
 
 def rejection(submission: Submission, rules: LinkRules) -> str | None:
@@ -121,25 +139,26 @@ def rejection(submission: Submission, rules: LinkRules) -> str | None:
     if parts is None:
         return INVALID_URL
     host = parts.hostname or ""
-    if rules.drop_reddit_hosted and _on(host, REDDIT_HOSTS):
+    if not rules.keep_reddit_hosted and _on(host, REDDIT_HOSTS):
         return REDDIT_HOSTED
     if submission.score < rules.min_score:
         return LOW_SCORE
     if submission.over_18 and not rules.allow_over_18:
         return OVER_18
-    if rules.after is not None and submission.created_utc < rules.after:
+    after, before = rules.window
+    if after is not None and submission.created_utc < after:
         return BEFORE_WINDOW
-    if rules.before is not None and submission.created_utc >= rules.before:
+    if before is not None and submission.created_utc >= before:
         return AFTER_WINDOW
     if submission.subreddit.lower() in rules.blocked_subreddits:
         return BLOCKED_SUBREDDIT
-    if rules.drop_non_documents and _extension(parts.path) in NON_DOCUMENT_EXTENSIONS:
+    if not rules.keep_non_documents and _extension(parts.path) in NON_DOCUMENT_EXTENSIONS:
         return NON_DOCUMENT_EXTENSION
-    if rules.drop_media_hosts and _on(host, MEDIA_HOSTS):
+    if not rules.keep_media_hosts and _on(host, MEDIA_HOSTS):
         return MEDIA_HOST
-    if _on(host, rules.extra_blocked_hosts):
+    if _on(host, rules.blocked_hosts):
         return BLOCKED_HOST
-    if rules.drop_wikipedia and _on(host, WIKIPEDIA_HOSTS):
+    if not rules.keep_wikipedia and _on(host, WIKIPEDIA_HOSTS):
         return WIKIPEDIA
     return None
 

@@ -32,7 +32,7 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Hashable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from datasketch import MinHash
@@ -55,12 +55,23 @@ class NearDedupConfig:
     costs about n comparisons.
     """
 
+    enabled: bool = field(default=True, metadata={"flag": "near-dedup"})
+    """Remove near duplicates with MinHash LSH (off: exact duplicates only)."""
     ngram: int = 5
+    """Words per shingle."""
     bands: int = 20
+    """LSH bands; with rows, the S-curve of which similarities become candidates."""
     rows: int = 6
+    """Signature rows per band; bands x rows is the number of permutations."""
     threshold: float = 0.8
+    """Candidates are duplicates when their estimated Jaccard similarity reaches this."""
     seed: int = 1
+    """Seed of the MinHash permutations."""
     max_bucket: int = 100
+    """Members of a large LSH bucket each compared only with its first max_bucket (see above)."""
+    components_rounds: int = field(default=20, metadata={"flag": "components-rounds"})
+    """Rounds of connected components for near-duplicate clusters (counter components_unconverged_edges
+    > 0 means too few)."""
 
     @property
     def num_perm(self) -> int:

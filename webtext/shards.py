@@ -19,6 +19,19 @@ import pyarrow.parquet as pq
 from webtext.fetch import Page
 from webtext.links import Provenance, url_host
 
+
+@dataclass(frozen=True)
+class ShardConfig:
+    """How the kept documents are written."""
+
+    num_shards: int = 0
+    """Output shards; 0: as many as keep each near shard_size_mb of text."""
+    shard_size_mb: int = 256
+    """Target text size of a shard, in MiB (when num_shards is 0)."""
+    write_dropped: bool = False
+    """Also write every dropped document with its stage and reason to OUT/dropped/*.jsonl.gz."""
+
+
 SHARD_PREFIX = "documents"
 SHARD_SUFFIX = ".parquet"
 SHARD_GLOB = f"{SHARD_PREFIX}-*-of-*{SHARD_SUFFIX}"
