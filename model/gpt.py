@@ -100,6 +100,11 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    fused_loss: bool = False
+    """Whether forward with targets runs the output head and the loss as one fused function
+    (`model/fused_loss.py`): less memory traffic in eager fp32 on a CPU; set by `model.parallel.parallelize`.
+    Off, the head's logits go to F.cross_entropy, which suits GPUs, autocast and torch.compile."""
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
@@ -143,16 +148,14 @@ class GPT(nn.Module):
         """(logits over vocab_size for every position, None), or with targets (None, the mean cross-entropy
         with -1 targets ignored): training never reads the logits, and not keeping them saves their memory."""
         x = self.hidden_states(idx)
-        eager_fp32_cpu = not (x.is_cuda or torch.is_autocast_enabled("cpu") or torch.compiler.is_compiling())
-        if targets is not None and eager_fp32_cpu:  # compiled, inductor fuses the plain path itself
+        if targets is None:
+            return self.logits(x), None
+        if self.fused_loss:
             loss = linear_cross_entropy(
                 x.flatten(0, 1), self.lm_head.weight, targets.flatten(), self.config.vocab_size
             )
             return None, loss
-        logits = self.logits(x)
-        if targets is None:
-            return logits, None
-        return None, F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
+        return None, F.cross_entropy(self.logits(x).flatten(0, 1), targets.flatten(), ignore_index=-1)
 
     def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
         """The final LayerNorm's output for every position: what the output head reads.

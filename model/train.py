@@ -6,9 +6,9 @@ micro batches accumulated across steps and ranks. A checkpoint holds everything 
 (weights, optimizer moments, each rank's data position and RNG), so on the CPU a resumed run repeats an
 uninterrupted one bit for bit.
 
-Under torchrun the model is replicated (DDP) by default; `fsdp` shards parameters, gradients and AdamW's
-moments over the ranks instead (FSDP2, `fully_shard` per block), which the 774M and 1.5B models need on
-smaller GPUs. Checkpoints hold full, unsharded state either way, so a run can resume with or without it.
+Under torchrun the model is replicated (DDP) by default, or sharded with `fsdp`; `model.parallel.parallelize`
+applies either (and torch.compile) from outside, so the loop here is the same in every case. Checkpoints
+hold full, unsharded state either way, so a run can resume with or without FSDP.
 """
 
 from __future__ import annotations
@@ -34,15 +34,12 @@ from torch.distributed.checkpoint.state_dict import (
     set_model_state_dict,
     set_optimizer_state_dict,
 )
-from torch.distributed.device_mesh import init_device_mesh
-from torch.distributed.fsdp import fully_shard
-from torch.distributed.tensor import DTensor
-from torch.nn.parallel import DistributedDataParallel
 
 from bpe.registry import check_same
 from model.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from model.gpt import GPT, GPTConfig
 from model.loader import TokenLoader
+from model.parallel import clip_grad_norm_, parallelize
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_FIELDS = ("step", "loss", "val_loss", "lr", "grad_norm", "tokens_per_s", "mfu", "seconds")
@@ -60,44 +57,66 @@ PEAK_BF16_FLOPS = (
 @dataclass
 class TrainConfig:
     train_pattern: str
+    """Glob of the token shards to train on (webtext_train_*.bin of a `tokenize` output)."""
     val_pattern: str | None = None
+    """Glob of the shards for the validation loss; None: no validation."""
     out_dir: str = "out/train"
+    """Directory for checkpoint.pt, log.jsonl, log.csv and loss.png."""
     model: str = "124M"
+    """GPT-2 size to train: 124M, 355M, 774M or 1558M (n_layer, n_head, n_embd override its shape)."""
     n_layer: int | None = None
+    """Transformer blocks; None: the size's own."""
     n_head: int | None = None
+    """Attention heads per block (must divide n_embd); None: the size's own."""
     n_embd: int | None = None
+    """Width of the residual stream; None: the size's own."""
     vocab_size: int = 50257
+    """Tokens in the vocabulary: the shards' own (their tokenize.json) unless set."""
     vocab: dict | None = None
     """The record of the vocabulary the shards were made with (their tokenize.json; `bpe.registry.describe`):
     vocab_size must be its size, and checkpoints keep it so that sampling and evaluation use the same one."""
     seq_len: int = 1024
+    """Tokens per training sequence."""
     block_size: int | None = None
     """The model's context; None: seq_len."""
     batch_size: int = 16
     """Sequences per micro batch per rank."""
     total_batch_tokens: int = 524_288
+    """Tokens per optimizer step over all ranks, reached by gradient accumulation (GPT-2's 0.5M)."""
     lr: float = 6e-4
+    """Peak learning rate, reached after warmup; cosine decay to min_lr."""
     min_lr: float | None = None
-    """None: lr / 10."""
+    """Learning rate at the end of the cosine decay (max_steps); None: lr / 10."""
     warmup_steps: int = 715
+    """Steps of linear warmup from 0 to lr."""
     max_steps: int = 19_073
+    """Optimizer steps in the whole run, which the schedule spans (19,073 × 0.5M tokens ≈ 10B)."""
     stop_step: int | None = None
     """End this run after this step (a job's time slot); the schedule still runs to max_steps."""
     weight_decay: float = 0.1
+    """AdamW weight decay, on matrices and embeddings only."""
     betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW's beta1 and beta2."""
     grad_clip: float = 1.0
+    """Clip the gradient's global norm to this before each step."""
     val_interval: int = 250
+    """Steps between validation losses (from step 0, and at the last step); 0: none."""
     val_steps: int = 20
     """Micro batches per val loss in all, split over the ranks: the same tokens at any world size."""
     checkpoint_interval: int = 1000
+    """Steps between checkpoints (one is always written at the end); 0: only at the end."""
     seed: int = 1337
+    """Seed of the initial weights and of every random choice in training."""
     device: str = "auto"
+    """auto: CUDA when there is a GPU, else cpu; or a torch device type (cuda, cpu)."""
     dtype: str = "auto"
     """auto: bf16 autocast on CUDA, fp32 elsewhere; or bfloat16 / float32."""
     compile: bool = False
+    """Run the model through torch.compile: faster steps after a slower first one."""
     fsdp: bool = False
     """Shard parameters, gradients and optimizer state over the ranks instead of replicating them."""
     resume: bool = False
+    """Continue from out_dir's checkpoint.pt, exactly as if the run had not stopped."""
 
     def gpt_config(self) -> GPTConfig:
         shape = {key: getattr(self, key) for key in ("n_layer", "n_head", "n_embd") if getattr(self, key)}
@@ -186,17 +205,6 @@ def _gather(obj: object, runtime: Runtime) -> list:
     gathered: list = [None] * runtime.world_size
     dist.all_gather_object(gathered, obj)
     return gathered
-
-
-@torch.no_grad()
-def _shard(model: GPT, runtime: Runtime) -> None:
-    """FSDP2: each block is one unit (gathered just before it runs, freed after); embeddings, the final
-    LayerNorm and the tied head form the root unit. Every rank built the same full model from the same
-    seed, so sharding it gives the weights an unsharded run starts from."""
-    mesh = init_device_mesh(runtime.device.type, (runtime.world_size,))
-    for block in model.h:
-        fully_shard(block, mesh=mesh)
-    fully_shard(model, mesh=mesh)
 
 
 # Whole tensors on the CPU (rank 0's copy; a collective under FSDP), keyed by parameter name.
@@ -291,10 +299,10 @@ def _train(config: TrainConfig, runtime: Runtime) -> dict:
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     random.seed(config.seed)
-    raw = GPT(gpt_config).to(runtime.device)
-    if config.fsdp:
-        _shard(raw, runtime)
-    optimizer = raw.configure_optimizers(config.weight_decay, config.lr, config.betas, runtime.device.type)
+    model = GPT(gpt_config).to(runtime.device)
+    # DDP, FSDP (which shards `model` in place) and compile come from outside; the loop calls .module.
+    parallel = parallelize(model, runtime, config)
+    optimizer = model.configure_optimizers(config.weight_decay, config.lr, config.betas, runtime.device.type)
     loader = TokenLoader(
         config.train_pattern, config.batch_size, config.seq_len, runtime.rank, runtime.world_size
     )
@@ -313,26 +321,18 @@ def _train(config: TrainConfig, runtime: Runtime) -> dict:
                 f"{checkpoint_path} was written by {len(checkpoint['loaders'])} rank(s); resume it with as "
                 f"many, not {runtime.world_size}, or the data order changes"
             )
-        set_model_state_dict(raw, checkpoint["model"], options=StateDictOptions(full_state_dict=True))
+        set_model_state_dict(model, checkpoint["model"], options=StateDictOptions(full_state_dict=True))
         set_optimizer_state_dict(
-            raw, optimizer, checkpoint["optimizer"], options=StateDictOptions(full_state_dict=True)
+            model, optimizer, checkpoint["optimizer"], options=StateDictOptions(full_state_dict=True)
         )
         loader.load_state_dict(checkpoint["loaders"][runtime.rank])
         set_rng_state(checkpoint["rng"][runtime.rank])
         start_step = checkpoint["step"]
         del checkpoint
-    compiled = torch.compile(raw) if config.compile else raw
-    model = (
-        DistributedDataParallel(
-            compiled, device_ids=[runtime.local_rank] if runtime.device.type == "cuda" else None
-        )
-        if runtime.world_size > 1 and not config.fsdp
-        else compiled
-    )
     if runtime.master:
         out_dir.mkdir(parents=True, exist_ok=True)
         log = _Log(out_dir, start_step)
-    flops_per_token = raw.estimate_flops_per_token()
+    flops_per_token = model.estimate_flops_per_token()
     peak = _peak_flops(runtime)
     tokens_per_step = accumulation * config.batch_size * config.seq_len * runtime.world_size
     losses: list[float] = []
@@ -340,8 +340,8 @@ def _train(config: TrainConfig, runtime: Runtime) -> dict:
 
     def save(step: int) -> None:
         loaders, rngs = _gather(loader.state_dict(), runtime), _gather(rng_state(), runtime)
-        model_state = get_model_state_dict(raw, options=FULL_STATE)
-        optimizer_state = get_optimizer_state_dict(raw, optimizer, options=FULL_STATE)
+        model_state = get_model_state_dict(model, options=FULL_STATE)
+        optimizer_state = get_optimizer_state_dict(model, optimizer, options=FULL_STATE)
         if runtime.master:
             save_checkpoint(
                 checkpoint_path,
@@ -362,24 +362,19 @@ def _train(config: TrainConfig, runtime: Runtime) -> dict:
         last = step == config.max_steps - 1
         val_loss = None
         if config.val_pattern and config.val_interval and (step % config.val_interval == 0 or last):
-            val_loss = _evaluate(compiled, config, runtime)
+            val_loss = _evaluate(parallel.module, config, runtime)
         optimizer.zero_grad(set_to_none=True)
         loss_sum = torch.zeros((), device=runtime.device)
         for micro in range(accumulation):
             x, y = (t.to(runtime.device, non_blocking=True) for t in loader.next_batch())
-            # Gradients are reduced once, on the last micro batch, not after every backward.
-            syncing = micro == accumulation - 1 or runtime.world_size == 1
-            if config.fsdp:
-                raw.set_requires_gradient_sync(syncing)
-            no_sync = model.no_sync() if not (syncing or config.fsdp) else contextlib.nullcontext()
-            with no_sync, runtime.autocast():
-                _, loss = model(x, y)
-            loss = loss / accumulation
-            loss_sum += loss.detach()
-            loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        if isinstance(grad_norm, DTensor):  # FSDP: the norm over all shards, replicated
-            grad_norm = grad_norm.full_tensor()
+            # Gradients are reduced over the ranks once, on the last micro batch, not after every backward.
+            with parallel.sync_gradients(micro == accumulation - 1):
+                with runtime.autocast():
+                    _, loss = parallel.module(x, y)
+                loss = loss / accumulation
+                loss_sum += loss.detach()
+                loss.backward()
+        grad_norm = clip_grad_norm_(model.parameters(), config.grad_clip)
         lr = config.lr_at(step)
         for group in optimizer.param_groups:
             group["lr"] = lr

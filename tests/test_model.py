@@ -197,6 +197,28 @@ def test_fused_loss_equals_cross_entropy_of_the_logits_with_gradients():
     assert weight.grad[:100].abs().max() > 1e-3  # the comparison above compares something
 
 
+def test_fused_loss_setting_gives_the_plain_loss_and_gradients():
+    """GPT.fused_loss (set by model.parallel.parallelize for eager fp32 on CPUs) changes the kernel only:
+    forward's loss and every gradient match the plain logits + F.cross_entropy path."""
+    model = tiny_gpt(vocab_size=300).train()
+    assert not model.fused_loss  # off unless asked for: the plain ops suit every device
+    idx = random_ids(300, (2, 17))
+    targets = idx[:, 1:].clone()
+    targets[0, :3] = -1
+    results = []
+    for fused in (False, True):
+        model.fused_loss = fused
+        model.zero_grad(set_to_none=True)
+        logits, loss = model(idx[:, :-1], targets=targets)
+        assert logits is None
+        loss.backward()
+        results.append((loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}))
+    (plain, plain_grads), (fused, fused_grads) = results
+    assert fused.item() == pytest.approx(plain.item(), rel=1e-6)
+    assert all(torch.allclose(fused_grads[name], plain_grads[name], atol=1e-6) for name in plain_grads)
+    assert model(idx)[0].shape == (2, 17, 300)  # without targets: logits, whatever the setting
+
+
 def test_residual_projections_are_scaled():
     model = GPT(GPTConfig(n_layer=8, n_head=4, n_embd=256, vocab_size=256))
     block = model.h[0]

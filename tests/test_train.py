@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import os
 import subprocess
@@ -12,10 +14,13 @@ import numpy as np
 import pytest
 import torch
 
+import model.train
 from model.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from model.gpt import GPT
 from model.loader import TokenLoader, TokenLoaderError
+from model.parallel import Parallelized, _fsdp_no_sync, parallelize
 from model.tokens import write_shard
-from model.train import TrainConfig, train
+from model.train import Runtime, TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = 256
@@ -152,6 +157,57 @@ def test_two_processes_ddp_and_fsdp_equal_one_accumulating(data: Path, tmp_path:
     assert all(torch.equal(whole["model"][key], split["model"][key]) for key in whole["model"])
     # The checkpoint holds whole tensors: a plain single-process model loads it.
     assert load_model(tmp_path / "fsdp" / "checkpoint.pt").wte.weight.shape == (VOCAB, 32)
+
+
+def test_the_model_and_the_loop_know_nothing_of_parallelism() -> None:
+    """DDP, FSDP and compile are applied from outside (model.parallel): neither the training module nor
+    GPT.forward branches on them, or on the device."""
+    loop = inspect.getsource(model.train)
+    wrappers = ("DistributedDataParallel", "fully_shard", "no_sync", "set_requires_gradient_sync", "DTensor")
+    assert not [name for name in wrappers if name in loop]
+    for name in ("torch.compile", "config.fsdp", "config.compile"):
+        assert name not in inspect.getsource(model.train._train)
+    forward = inspect.getsource(GPT.forward)
+    for name in ("is_cuda", "device", "autocast", "is_compiling", "world_size"):
+        assert name not in forward
+
+
+def test_parallelize_one_process_leaves_the_model_or_compiles_it(tmp_path: Path) -> None:
+    def one_process(dtype: torch.dtype = torch.float32, **overrides: object) -> tuple[GPT, Parallelized]:
+        gpt = GPT(TrainConfig(train_pattern="unused", **{**TINY, **overrides}).gpt_config())
+        runtime = Runtime(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"), dtype=dtype)
+        return gpt, parallelize(gpt, runtime, TrainConfig(train_pattern="unused", **overrides))
+
+    gpt, parallel = one_process()
+    assert parallel.module is gpt
+    assert gpt.fused_loss  # eager fp32 on a CPU: the fused head + loss
+    assert isinstance(parallel.sync_gradients(False), contextlib.nullcontext)  # nothing to reduce
+    assert isinstance(parallel.sync_gradients(True), contextlib.nullcontext)
+
+    gpt, parallel = one_process(compile=True)
+    assert isinstance(parallel.module, torch._dynamo.eval_frame.OptimizedModule)
+    assert parallel.module._orig_mod is gpt
+    assert not gpt.fused_loss  # inductor fuses the plain path itself
+
+    gpt, parallel = one_process(torch.bfloat16)
+    assert parallel.module is gpt and not gpt.fused_loss  # autocast takes the plain ops
+
+
+def test_sync_gradients_skips_only_the_non_final_micro_steps() -> None:
+    """FSDP2's gradient sync is a setting that backward reads: off inside the context, on again after."""
+    settings: list[bool] = []
+
+    class Sharded:
+        def set_requires_gradient_sync(self, enabled: bool) -> None:
+            settings.append(enabled)
+
+    parallel = Parallelized(torch.nn.Identity(), lambda: _fsdp_no_sync(Sharded()))
+    with parallel.sync_gradients(False):
+        assert settings == [False]
+    assert settings == [False, True]
+    with parallel.sync_gradients(True):
+        pass
+    assert settings == [False, True]
 
 
 def test_checkpoint_atomicity_and_corruption(data: Path, tmp_path: Path) -> None:
