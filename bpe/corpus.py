@@ -37,13 +37,13 @@ class CorpusStats:
 def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     """Files, directories (recursively) and globs -> a sorted, de-duplicated file list.
 
-    A `webtext build` output directory stands for its document shards, not its stats.json and dropped/.
+    A `webtext build` output directory (one holding stats.json) stands for the Parquet shards at its top,
+    not for its stats.json, dropped/ and warc/.
     """
-    from webtext.shards import SHARD_GLOB
-
     files: list[Path] = []
     for item in map(os.fspath, inputs):
-        shards = glob.glob(os.path.join(glob.escape(item), SHARD_GLOB)) if os.path.isdir(item) else []
+        is_build = os.path.isfile(os.path.join(item, "stats.json"))
+        shards = glob.glob(os.path.join(glob.escape(item), "*.parquet")) if is_build else []
         if shards:
             found = list(map(Path, shards))
         elif os.path.isdir(item):
@@ -173,3 +173,45 @@ def _read_parquet(raw: BinaryIO, name: str, text_field: str) -> Iterator[str]:
         raise CorpusError(f"{name}: column {text_field!r} holds {column_type}, not text")
     for batch in parquet.iter_batches(columns=[text_field], batch_size=1024):
         yield from (text for text in batch.column(0).to_pylist() if text is not None)
+
+
+def count_tokens(
+    encoding,
+    inputs: Sequence[str | os.PathLike],
+    text_field: str = "text",
+    fmt: str = "auto",
+    num_workers: int | None = None,
+    progress: bool = False,
+) -> dict:
+    """Documents, bytes and tokens of `inputs` under `encoding` (an `bpe.Encoding`), with bytes/token.
+
+    Documents are encoded in batches of ~8 MB of text, so memory stays flat on any corpus size."""
+    import sys
+    import time
+
+    from tqdm import tqdm
+
+    stats = CorpusStats()
+    tokens = 0
+    started = time.perf_counter()
+    batch: list[str] = []
+    batch_chars = 0
+    with tqdm(unit="doc", desc="encoding", disable=None if progress else True, file=sys.stderr) as bar:
+        for text in iter_documents(inputs, text_field=text_field, fmt=fmt, stats=stats):
+            batch.append(text)
+            batch_chars += len(text)
+            if batch_chars >= 1 << 23:
+                tokens += sum(map(len, encoding.encode_ordinary_batch(batch, num_workers=num_workers)))
+                bar.update(len(batch))
+                batch, batch_chars = [], 0
+        tokens += sum(map(len, encoding.encode_ordinary_batch(batch, num_workers=num_workers)))
+        bar.update(len(batch))
+    return {
+        "files": stats.files,
+        "documents": stats.documents,
+        "bytes": stats.bytes,
+        "tokens": tokens,
+        "bytes_per_token": round(stats.bytes / tokens, 4) if tokens else None,
+        "documents_with_replaced_bytes": stats.documents_with_replaced_bytes,
+        "seconds": round(time.perf_counter() - started, 3),
+    }

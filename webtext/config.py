@@ -39,10 +39,14 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         if self.fetch_source is not None and (self.fetch_source == "warc") != bool(self.warc):
-            raise ValueError("fetch warc needs warc files; fetch live can't be combined with warc files")
+            raise ValueError(
+                "--fetch warc needs --warc files; --fetch live can't be combined with --warc "
+                "(fetch_source and warc in a config file)"
+            )
         if self.fetch.save_warc and self.warc:
             raise ValueError(
-                "save_warc saves a live crawl; with warc files the pages are in WARC files already"
+                "--save-warc saves a live crawl; with --warc the pages are in WARC files already "
+                "([fetch] save_warc and warc in a config file)"
             )
 
     @property

@@ -30,6 +30,14 @@ class SettingError(ValueError):
     """A config file or value that does not fit the declaration; the message names the file, table and key."""
 
 
+class MissingSettingError(SettingError):
+    """Required settings (no default) that nobody gave."""
+
+    def __init__(self, source: str, missing: list[Setting]):
+        super().__init__(f"{source}: {', '.join(s.name for s in missing)} not given")
+        self.missing = missing
+
+
 @dataclasses.dataclass(frozen=True)
 class Setting:
     """One field of a config: where it lives (table None: the top level) and what it takes."""
@@ -115,7 +123,7 @@ def settings_of(cls: type, exclude: frozenset[str] = frozenset()) -> list[Settin
 # ---------------------------------------------------------------------- values
 
 
-def _optional(kind: object) -> tuple[object, bool]:
+def without_none(kind: object) -> tuple[object, bool]:
     """(the type without None, whether None is allowed)."""
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
         args = [arg for arg in typing.get_args(kind) if arg is not type(None)]
@@ -126,7 +134,7 @@ def _optional(kind: object) -> tuple[object, bool]:
 
 def describe_type(kind: object) -> str:
     """What a value of `kind` looks like, for error messages."""
-    kind, _ = _optional(kind)
+    kind, _ = without_none(kind)
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is typing.Literal:
         return " or ".join(map(repr, args))
@@ -141,7 +149,7 @@ def describe_type(kind: object) -> str:
 
 def convert(kind: object, value: object) -> object:
     """`value` (from TOML, JSON or a flag) as a `kind`; ValueError when it is not one."""
-    kind, nullable = _optional(kind)
+    kind, nullable = without_none(kind)
     if value is None:
         if nullable:
             return None
@@ -194,12 +202,14 @@ def plain(value: object) -> object:
 # ---------------------------------------------------------------------- config data
 
 
-def build(cls: type, data: Mapping, source: str = "the configuration") -> object:
-    """`cls` from nested data ({key: value, table: {key: value}}), every key and type checked."""
-    values: dict[str | None, dict] = {None: {}}
+def checked(
+    cls: type, data: Mapping, source: str = "the configuration", exclude: frozenset[str] = frozenset()
+) -> dict:
+    """Nested data ({key: value, table: {key: value}}) with every key known and every value converted."""
     known: dict[str | None, dict[str, Setting]] = {}
-    for setting in settings_of(cls):
+    for setting in settings_of(cls, exclude):
         known.setdefault(setting.table, {})[setting.name] = setting
+    values: dict = {}
     for key, value in data.items():
         if key in known and key is not None:
             if not isinstance(value, Mapping):
@@ -208,21 +218,52 @@ def build(cls: type, data: Mapping, source: str = "the configuration") -> object
             for name, item in value.items():
                 table[name] = _checked(known[key], key, name, item, source)
         elif key in known.get(None, {}):
-            values[None][key] = _checked(known[None], None, key, value, source)
+            values[key] = _checked(known[None], None, key, value, source)
         else:
             tables = sorted(name for name in known if name)
             raise SettingError(
-                f"{source}: unknown key {key!r} at the top level (tables: {', '.join(tables)}; "
+                f"{source}: unknown key {key!r} at the top level (tables: {', '.join(tables) or 'none'}; "
                 f"keys: {', '.join(known.get(None, {}))})"
             )
-    missing = [setting.name for setting in known.get(None, {}).values() if setting.required]
-    missing = [name for name in missing if name not in values[None]]
+    return values
+
+
+def merged(base: Mapping, override: Mapping) -> dict:
+    """`base` with `override`'s keys replaced, table by table."""
+    result = {key: dict(value) if isinstance(value, Mapping) else value for key, value in base.items()}
+    for key, value in override.items():
+        if isinstance(value, Mapping):
+            result.setdefault(key, {}).update(value)
+        else:
+            result[key] = value
+    return result
+
+
+def defaults(cls: type, exclude: frozenset[str] = frozenset()) -> dict:
+    """The nested data of every setting that has a default (None ones left out)."""
+    data: dict = {}
+    for setting in settings_of(cls, exclude):
+        if not setting.required and setting.default is not None:
+            target = data.setdefault(setting.table, {}) if setting.table else data
+            target[setting.name] = setting.default
+    return data
+
+
+def build(cls: type, data: Mapping, source: str = "the configuration", fixed: Mapping = {}) -> object:  # noqa: B006
+    """`cls` from nested data, every key and type checked and required settings present; `fixed`: fields
+    the caller sets itself, passed as they are."""
+    values = checked(cls, data, source, frozenset(fixed))
+    missing = [
+        s
+        for s in settings_of(cls, frozenset(fixed))
+        if s.table is None and s.required and s.name not in values
+    ]
     if missing:
-        raise SettingError(f"{source}: {', '.join(missing)} not given")
+        raise MissingSettingError(source, missing)
     hints = typing.get_type_hints(cls)
+    tables = {name: values.pop(name) for name in list(values) if _is_table(hints.get(name))}
     try:
-        tables = {name: hints[name](**fields) for name, fields in values.items() if name is not None}
-        return cls(**values[None], **tables)
+        return cls(**values, **fixed, **{name: hints[name](**fields) for name, fields in tables.items()})
     except ValueError as error:
         raise SettingError(f"{source}: {error}") from None
 
@@ -240,10 +281,10 @@ def _checked(settings: dict[str, Setting], table: str | None, key: str, value: o
         ) from None
 
 
-def as_data(config: object) -> dict:
+def as_data(config: object, exclude: frozenset[str] = frozenset()) -> dict:
     """The nested data `build` reads, from a config instance (None values left out: TOML has no null)."""
     data: dict = {}
-    for setting in settings_of(type(config)):
+    for setting in settings_of(type(config), exclude):
         owner = getattr(config, setting.table) if setting.table else config
         value = getattr(owner, setting.name)
         if value is not None:
@@ -293,11 +334,11 @@ def _toml_value(value: object) -> str:
     raise TypeError(f"no TOML for {value!r}")
 
 
-def to_toml(cls: type, data: Mapping, title: str) -> str:
+def to_toml(cls: type, data: Mapping, title: str, exclude: frozenset[str] = frozenset()) -> str:
     """`data` (as `build` reads it) as a commented TOML file, every setting listed with its help."""
     lines = [f"# {title}", ""]
     table = None
-    for setting in settings_of(cls):
+    for setting in settings_of(cls, exclude):
         if setting.table != table:
             table = setting.table
             lines += ["", f"[{table}]"]
