@@ -41,9 +41,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.metrics import read_counters
 from pipelines.webtext_build import Extract, Fetched, FetchLive
-from webtext.extract import ExtractConfig, Extracted, Extractor, extract_page
-from webtext.fetch import Crawler, FetchConfig, Fetcher, Page, host_key, page_rejection
+from webtext.crawler import Crawler
+from webtext.extract import ExtractConfig, Extracted, extract_page
+from webtext.extractor import Extractor
+from webtext.fetch import FetchConfig, Fetcher
+from webtext.hosts import host_key
 from webtext.links import Provenance
+from webtext.page import Page, page_rejection
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))

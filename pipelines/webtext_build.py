@@ -35,9 +35,12 @@ from pipelines.files import MatchPaths, write_atomically
 from pipelines.metrics import count, read_counters
 from webtext.compression import DECOMPRESSION_ERRORS, decompressing
 from webtext.config import BuildConfig
-from webtext.extract import ExtractConfig, Extracted, Extractor
-from webtext.fetch import Crawler, FetchConfig, Fetcher, Page, host_key, page_rejection
+from webtext.crawler import Crawler
+from webtext.extract import ExtractConfig, Extracted
+from webtext.extractor import Extractor
+from webtext.fetch import FetchConfig, Fetcher
 from webtext.filters import FilterRules, filter_rejection, normalized_text_hash
+from webtext.hosts import host_key
 from webtext.links import LinkRules, Provenance, canonical_url, rejection
 from webtext.near_dedup import (
     NearDedupConfig,
@@ -46,6 +49,7 @@ from webtext.near_dedup import (
     shingle_hashes,
     signature_of_shingles,
 )
+from webtext.page import Page, page_rejection
 from webtext.settings import as_json
 from webtext.shards import (
     SHARD_GLOB,

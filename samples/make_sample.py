@@ -24,7 +24,7 @@ import zstandard
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from webtext.fetch import Page
+from webtext.page import Page
 from webtext.warc import WarcPageWriter
 
 PAGES = Path(__file__).resolve().parent / "pages"

@@ -18,8 +18,9 @@ from webserver import Response, WebServer, max_in_flight, min_start_gap
 from pipelines.webtext_build import run
 from webtext.config import BuildConfig
 from webtext.extract import ExtractConfig
-from webtext.fetch import FetchConfig, page_rejection
+from webtext.fetch import FetchConfig
 from webtext.links import LinkRules
+from webtext.page import page_rejection
 from webtext.shards import SCHEMA, ShardConfig, document_id
 
 REPO = Path(__file__).resolve().parents[1]

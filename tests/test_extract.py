@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from webtext.charset import decode_html
 from webtext.extract import (
     EXTRACT_REASONS,
     NO_TEXT,
@@ -18,10 +19,9 @@ from webtext.extract import (
     WORKER_CRASH,
     ExtractConfig,
     Extracted,
-    Extractor,
-    decode_html,
     extract_page,
 )
+from webtext.extractor import Extractor
 
 URL = "https://news.example.com/2017/03/14/glacier-study.html"
 

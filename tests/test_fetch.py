@@ -12,18 +12,11 @@ from dataclasses import replace
 import pytest
 from webserver import GOOD_HTML, HTML, Response, WebServer, max_in_flight, min_start_gap
 
-from webtext.fetch import (
-    FETCH_ERROR,
-    FETCH_REASONS,
-    Crawler,
-    FetchConfig,
-    Fetcher,
-    HostGate,
-    Page,
-    _retry_after,
-    host_key,
-    parse_robots,
-)
+from webtext.crawler import Crawler
+from webtext.fetch import FetchConfig, Fetcher, _retry_after
+from webtext.hosts import HostGate, host_key
+from webtext.page import FETCH_ERROR, FETCH_REASONS, Page
+from webtext.robots import parse_robots
 
 SLACK = 0.02
 """Server-side start times lag the client's by a connection set-up that varies by a millisecond or so."""

@@ -14,9 +14,9 @@ from planted import planted_corpus
 
 from pipelines.metrics import read_counters
 from pipelines.webtext_build import NearDedup
-from webtext.fetch import Page
 from webtext.links import Provenance
 from webtext.near_dedup import NearDedupConfig
+from webtext.page import Page
 from webtext.shards import Document, document_id
 
 RUNNERS = {

@@ -11,7 +11,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from webtext.fetch import Page
+from webtext.page import Page
 from webtext.warc import WARC_BAD_RECORD, WARC_REVISIT, WARC_TRUNCATED, WarcPageWriter, read_pages
 
 PAGES = [

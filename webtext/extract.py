@@ -1,27 +1,14 @@
-"""From a fetched page's bytes to its main text and metadata, with trafilatura, under a time limit.
+"""From a fetched page's bytes to its main text and metadata, with trafilatura tuned for precision.
 
-Three layers: `decode_html` (bytes to str the way a browser would, but checking what servers claim),
-`extract_page` (one in-process extraction), and `Extractor` (the same in a child process that can be
-killed, because trafilatura can run for minutes on a pathological page, and neither signal.alarm nor
-a thread can stop lxml's C code). Bad pages never raise: they come back as a reason string.
+`extract_page` runs in this process with no time limit; `webtext.extractor.Extractor` runs it in a child
+that can be killed. Bad pages never raise: they come back as a reason string.
 """
 
 from __future__ import annotations
 
-import codecs
-import contextlib
-import os
-import pickle
 import re
-import select
-import struct
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
-import charset_normalizer
 import trafilatura
 from htmldate import find_date
 from htmldate.core import examine_header
@@ -40,6 +27,8 @@ from trafilatura.metadata import (
 from trafilatura.metadata import Document as TrafilaturaDocument
 from trafilatura.settings import set_date_params
 from trafilatura.utils import load_html
+
+from webtext.charset import PRESCAN_BYTES, decode_html
 
 # Reasons a page yields no document; each is a counter in the pipeline's stats.
 NO_TEXT = "no_text"
@@ -110,120 +99,9 @@ class Extracted:
     """The codec the body was decoded with."""
 
 
-# --- decoding -----------------------------------------------------------------------------------
-
-_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
-_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([a-z0-9_.:-]+)""", re.IGNORECASE)
 _HTML_LANG = re.compile(
     r"""<html\b[^>]*?\blang\s*=\s*["']?\s*([a-z]{1,8}(?:[-_][a-z0-9]{1,8})*)""", re.IGNORECASE
 )
-_PRESCAN_BYTES = 4096
-
-_WHATWG_LABELS = {
-    **dict.fromkeys(
-        ("ascii", "us-ascii", "iso-8859-1", "iso8859-1", "iso_8859-1", "iso88591", "latin1", "latin-1", "l1",
-         "cp819", "ibm819", "iso-ir-100", "csisolatin1", "x-cp1252", "windows-1252", "cp1252"),
-        "cp1252",
-    ),
-    **dict.fromkeys(("iso-8859-9", "iso8859-9", "iso_8859-9", "iso88599", "latin5", "l5", "iso-ir-148"), "cp1254"),
-    **dict.fromkeys(("tis-620", "iso-8859-11", "iso8859-11", "dos-874", "windows-874"), "cp874"),
-    **dict.fromkeys(("gb2312", "gb_2312", "gb_2312-80", "csgb2312", "chinese", "gbk", "x-gbk", "iso-ir-58"), "gb18030"),
-    **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "x-x-big5", "csbig5"), "big5hkscs"),
-    **dict.fromkeys(
-        ("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "ms932", "windows-31j", "csshiftjis"), "cp932"
-    ),
-    **dict.fromkeys(
-        ("euc-kr", "cseuckr", "korean", "ks_c_5601-1987", "ks_c_5601-1989", "ksc5601", "ksc_5601", "windows-949"),
-        "cp949",
-    ),
-    **dict.fromkeys(("macintosh", "mac", "x-mac-roman", "csmacintosh"), "mac_roman"),
-    **dict.fromkeys(("x-mac-cyrillic", "x-mac-ukrainian"), "mac_cyrillic"),
-    **dict.fromkeys(("utf8", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8"), "utf-8"),
-}  # fmt: skip
-"""Labels that browsers (the WHATWG Encoding standard) decode differently from Python's codec of
-the same name: a page labelled ISO-8859-1 or ASCII really is windows-1252, Shift_JIS is windows-31j."""
-
-_NOT_WEB_CODECS = frozenset(
-    {"utf-7", "idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"}
-)
-"""Codecs Python knows that no browser decodes a page with (utf-7 is a known XSS vector)."""
-
-_GUESS_CANDIDATES = (
-    "cp1252", "cp1251", "koi8_r", "koi8_u", "mac_cyrillic", "iso8859_5", "cp1253", "iso8859_7", "cp1255",
-    "iso8859_8", "cp1256", "iso8859_6", "cp874", "cp932", "euc_jp", "iso2022_jp", "gb18030", "big5hkscs", "cp949",
-)  # fmt: skip
-"""What charset_normalizer may guess: windows-1252 is the only Western code page, because on short
-English text it picks cp1250 or cp1257 (turning "naïve" into "naďve"), and windows-1252 is what
-browsers assume for an undeclared page; the rest are the non-Latin scripts' legacy encodings."""
-
-
-def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
-    """(text, codec used): BOM, then the declared charsets, then UTF-8, a guess, windows-1252.
-
-    A declaration (HTTP header, then <meta> in the first 4 KB) is used only if the bytes decode with
-    it strictly, so a header that says UTF-8 over windows-1252 bytes does not win. One exception to
-    the order: bytes that are valid UTF-8 and not ASCII are UTF-8 whatever is declared, since legacy
-    single-byte codecs decode anything, and servers that default to ISO-8859-1 are common.
-    """
-    for bom, codec in _BOMS:
-        if body.startswith(bom):
-            return body[len(bom) :].decode(codec, "replace"), codec
-    utf8 = _strict(body, "utf-8")
-    for codec in (_codec(header_charset), _meta_codec(body)):
-        if codec is None:
-            continue
-        if codec != "utf-8" and utf8 is not None and not body.isascii():
-            return utf8, "utf-8"
-        text = _strict(body, codec)
-        if text is not None:
-            return text, codec
-    if utf8 is not None:
-        return utf8, "utf-8"
-    guess = _guess_codec(body)
-    if guess is not None:
-        return body.decode(guess, "replace"), guess
-    return body.decode("cp1252", "replace"), "cp1252"
-
-
-def _codec(label: str | None) -> str | None:
-    """The Python codec a browser would use for a charset label, or None if there is none."""
-    if not label:
-        return None
-    label = label.strip().strip("\"'").lower()
-    label = _WHATWG_LABELS.get(label, label)
-    try:
-        name = codecs.lookup(label).name
-    except (LookupError, ValueError, TypeError):
-        return None
-    return None if name in _NOT_WEB_CODECS else name
-
-
-def _meta_codec(body: bytes) -> str | None:
-    """The codec of a <meta charset> or http-equiv Content-Type in the first 4 KB.
-
-    A <meta> cannot truly say UTF-16 (it would not be readable as ASCII): browsers read that as UTF-8.
-    """
-    match = _META_CHARSET.search(body, 0, _PRESCAN_BYTES)
-    codec = _codec(match.group(1).decode("ascii")) if match else None
-    return "utf-8" if codec is not None and codec.startswith("utf-16") else codec
-
-
-def _strict(body: bytes, codec: str) -> str | None:
-    try:
-        return body.decode(codec)
-    except (UnicodeDecodeError, LookupError):  # LookupError: a binary codec such as base64
-        return None
-
-
-def _guess_codec(body: bytes) -> str | None:
-    try:
-        best = charset_normalizer.from_bytes(body, cp_isolation=list(_GUESS_CANDIDATES)).best()
-    except Exception:  # a guess is optional; windows-1252 follows
-        return None
-    return _codec(best.encoding) if best is not None else None
-
-
-# --- extraction ---------------------------------------------------------------------------------
 
 
 def declared_date(tree: HtmlElement, url: str | None) -> str | None:
@@ -283,7 +161,7 @@ def extract_page(
         metadata = page_metadata(tree, url, config)
     except Exception:  # trafilatura catches its own ValueErrors; anything else is lxml or a bug
         return EXTRACT_ERROR
-    lang = _HTML_LANG.search(html, 0, _PRESCAN_BYTES)
+    lang = _HTML_LANG.search(html, 0, PRESCAN_BYTES)
     return Extracted(
         text=text,
         title=metadata.title or None,
@@ -297,148 +175,3 @@ def extract_page(
         html_lang=lang.group(1) if lang else None,
         charset=charset,
     )
-
-
-# --- the killable child -------------------------------------------------------------------------
-
-_FRAME_HEADER = struct.Struct(">Q")
-_STARTUP_TIMEOUT = 120.0
-"""Seconds a fresh child may take to import trafilatura and report ready (slow disks, busy VMs)."""
-_READY = "ready"
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
-
-
-def encode_frame(message: object) -> bytes:
-    """One message of the parent-child protocol: an 8-byte big-endian length, then a pickle."""
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _FRAME_HEADER.pack(len(payload)) + payload
-
-
-def read_frame(stream) -> object | None:
-    """The next message from a blocking binary stream, or None at end of stream."""
-    header = stream.read(_FRAME_HEADER.size)
-    if len(header) < _FRAME_HEADER.size:
-        return None
-    (size,) = _FRAME_HEADER.unpack(header)
-    payload = stream.read(size)
-    return pickle.loads(payload) if len(payload) == size else None
-
-
-class Extractor:
-    """extract_page in a persistent child process, killed and restarted when a page overruns.
-
-    The child is started lazily with subprocess (fork+exec: safe in Beam workers, which run gRPC
-    threads, unlike multiprocessing's fork) and answers one request per page: bytes in, a small
-    Extracted out. It decodes too, so the parent only copies bytes. A child whose parent dies sees
-    end-of-file on its stdin and exits, so none outlives the pipeline.
-    """
-
-    def __init__(self, config: ExtractConfig = ExtractConfig()) -> None:
-        self.config = config
-        self._process: subprocess.Popen | None = None
-        self._served = 0
-
-    def __enter__(self) -> Extractor:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    @property
-    def worker_pid(self) -> int | None:
-        """The child's process id, None while there is no child (for logs and monitoring)."""
-        return self._process.pid if self._process is not None else None
-
-    def extract(self, body: bytes, header_charset: str | None, url: str) -> Extracted | str:
-        """An Extracted, or the reason (one of EXTRACT_REASONS) there is none.
-
-        Raises RuntimeError only when a fresh child cannot start at all: a broken installation, which
-        no page could cause and which should fail the job loudly.
-        """
-        if len(body) > self.config.max_html_bytes:
-            return TOO_LARGE
-        if self._served >= self.config.max_documents_per_worker:
-            self.close()
-        if self._process is None:
-            self._start()
-        self._served += 1
-        try:
-            self._write(encode_frame((body, header_charset, url)))
-        except OSError:  # BrokenPipeError: the child is gone
-            self._kill()
-            return WORKER_CRASH
-        payload = self._read_payload(time.monotonic() + self.config.time_limit)
-        if isinstance(payload, str):
-            self._kill()
-            return payload
-        return pickle.loads(payload)
-
-    def close(self) -> None:
-        """Stop the child: end of input lets it exit; one that does not is killed. Always reaped."""
-        process, self._process = self._process, None
-        self._served = 0
-        if process is None:
-            return
-        process.stdin.close()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
-
-    def _start(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_ROOT, env.get("PYTHONPATH"))))
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "webtext.extract_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            bufsize=0,
-            env=env,
-        )
-        self._served = 0
-        with contextlib.suppress(OSError):  # a child that died at once is reported below
-            self._write(encode_frame(self.config))
-        payload = self._read_payload(time.monotonic() + _STARTUP_TIMEOUT)
-        if isinstance(payload, str) or pickle.loads(payload) != _READY:
-            self._kill()
-            raise RuntimeError("webtext.extract_worker did not start; see its stderr above")
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._process.stdin.fileno(), view) :]
-
-    def _read_payload(self, deadline: float) -> bytes | str:
-        """The child's next pickled message; TIMEOUT past the deadline, WORKER_CRASH if its output ends."""
-        header = self._read_exact(_FRAME_HEADER.size, deadline)
-        if isinstance(header, str):
-            return header
-        return self._read_exact(_FRAME_HEADER.unpack(header)[0], deadline)
-
-    def _read_exact(self, size: int, deadline: float) -> bytes | str:
-        fd = self._process.stdout.fileno()
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        chunks, remaining = [], size
-        while remaining:
-            left = deadline - time.monotonic()
-            if left <= 0 or not poller.poll(left * 1000):
-                return TIMEOUT
-            chunk = os.read(fd, min(remaining, 1 << 20))
-            if not chunk:
-                return WORKER_CRASH
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
-
-    def _kill(self) -> None:
-        """Kill and reap the child; the next page starts a fresh one."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        process.kill()
-        process.wait()
-        process.stdin.close()
-        process.stdout.close()

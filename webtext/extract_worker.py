@@ -1,4 +1,4 @@
-"""The child process behind `webtext.extract.Extractor`: framed requests on stdin, answers on stdout.
+"""The child process behind `webtext.extractor.Extractor`: framed requests on stdin, answers on stdout.
 
 The first message is the ExtractConfig, answered with "ready"; then each (body, header charset, url)
 is answered with extract_page's result. End of input (the parent closed the pipe or died) ends it.
@@ -10,7 +10,8 @@ import logging
 import os
 import sys
 
-from webtext.extract import encode_frame, extract_page, read_frame
+from webtext.extract import extract_page
+from webtext.extractor import encode_frame, read_frame
 
 
 def main() -> None:

@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webtext.fetch import Page
 from webtext.links import Provenance, url_host
+from webtext.page import Page
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import iso_date_to_datetime
 from warcio.warcwriter import WARCWriter
 
-from webtext.fetch import Page
+from webtext.page import Page
 
 logger = logging.getLogger(__name__)
 
