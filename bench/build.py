@@ -39,8 +39,9 @@ import apache_beam as beam
 import trafilatura
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines.extracting import Extract
+from pipelines.fetching import Fetched, FetchLive
 from pipelines.metrics import read_counters
-from pipelines.webtext_build import Extract, Fetched, FetchLive
 from webtext.crawler import Crawler
 from webtext.extract import ExtractConfig, Extracted, extract_page
 from webtext.extractor import Extractor

@@ -16,7 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from pipelines.metrics import read_counters
-from pipelines.webtext_build import DedupURLs, MergeProvenance, ReadSubmissions, SelectLinks
+from pipelines.submissions import DedupURLs, MergeProvenance, ReadSubmissions, SelectLinks
 from webtext.links import LinkRules, Provenance, unix_time
 
 JUNE_2017 = unix_time("2017-06-01")

@@ -72,6 +72,16 @@ def assert_funnel_adds_up(stats: dict) -> None:
     assert steps["documents_written"] == steps["documents_near_unique"]
 
 
+def assert_stages_conserve(stats: dict) -> None:
+    """The build's own check (run fails when it does not hold) found every stage's documents accounted for,
+    and every drop counter is one of a stage's declared reasons."""
+    stages = ["submissions", "links", "fetch", "extract", "filter", "dedup", "near_dedup", "write"]
+    assert list(stats["conservation"]) == stages
+    assert all(check["ok"] for check in stats["conservation"].values()), stats["conservation"]
+    drop_counters = sum(value for name, value in stats["counters"].items() if "_dropped_" in name)
+    assert sum(sum(reasons.values()) for reasons in stats["dropped"].values()) == drop_counters
+
+
 @pytest.fixture(scope="module")
 def sample_build(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("sample")
@@ -110,6 +120,7 @@ def test_sample_funnel_matches_the_sample_readme(sample_build):
     assert sum(stats["dropped"]["filter"].values()) == 6
     assert stats["counters"]["warc_records_unused"] == 1
     assert_funnel_adds_up(stats)
+    assert_stages_conserve(stats)
     assert json.loads((out / "stats.json").read_text()) == stats
     assert stats["shards"] == ["documents-00000-of-00002.parquet", "documents-00001-of-00002.parquet"]
 
@@ -255,6 +266,7 @@ def test_live_crawl_saved_to_warc_replays_to_the_same_documents(tmp_path):
     assert stats["dropped"]["fetch"] == expected_drops
     assert stats["funnel"]["pages_fetched"] == len(articles)
     assert_funnel_adds_up(stats)
+    assert_stages_conserve(stats)
     assert max_in_flight(site.requests) == 1  # (hostile routes keep answering after the client gave up)
     gaps = min_start_gap(site.requests), min_start_gap(hostile.requests)
     # The server stamps a request when its thread gets to it, late on a busy machine: allow half the delay.

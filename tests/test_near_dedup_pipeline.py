@@ -12,8 +12,8 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from planted import planted_corpus
 
+from pipelines.dedup import NearDedup
 from pipelines.metrics import read_counters
-from pipelines.webtext_build import NearDedup
 from webtext.links import Provenance
 from webtext.near_dedup import NearDedupConfig
 from webtext.page import Page

@@ -1,17 +1,19 @@
 """The corpus's unit, `Document`, and the Parquet shards that hold it.
 
-One row per document. The schema is fixed here and documented in the README; shards are written
-whole to a temporary name and renamed, so a reader never sees a partial shard under a final name.
-Rows are sorted by id inside a shard and documents are assigned to shards by a hash of their id, so
-the same input gives the same shards on any runner.
+One row per document, its columns the fields of `Document` (SCHEMA is derived from them, the README
+documents them). Shards are written whole to a temporary name and renamed, so a reader never sees a
+partial shard under a final name. Rows are sorted by id inside a shard and documents are assigned to
+shards by a hash of their id, so the same input gives the same shards on any runner.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import Field, asdict, dataclass, field, fields
 from datetime import datetime, timezone
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -39,42 +41,19 @@ SHARD_GLOB = f"{SHARD_PREFIX}-*-of-*{SHARD_SUFFIX}"
 # Whole seconds, typed in milliseconds: Parquet has no seconds unit, so a file read back says ms anyway.
 _UTC_SECONDS = pa.timestamp("ms", tz="UTC")
 
-SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("url", pa.string(), nullable=False),
-        pa.field("canonical_url", pa.string(), nullable=False),
-        pa.field("domain", pa.string(), nullable=False),
-        pa.field("title", pa.string()),
-        pa.field("text", pa.string(), nullable=False),
-        pa.field("language", pa.string()),
-        pa.field("language_score", pa.float32()),
-        pa.field("score", pa.int64(), nullable=False),
-        pa.field("score_sum", pa.int64(), nullable=False),
-        pa.field("text_chars", pa.int64(), nullable=False),
-        pa.field("text_bytes", pa.int64(), nullable=False),
-        pa.field("words", pa.int64(), nullable=False),
-        pa.field("text_hash", pa.string(), nullable=False),
-        pa.field("exact_duplicates", pa.int64(), nullable=False),
-        pa.field("cluster_id", pa.string(), nullable=False),
-        pa.field("cluster_size", pa.int64(), nullable=False),
-        pa.field("fetched_at", _UTC_SECONDS, nullable=False),
-        pa.field("fetch_source", pa.string(), nullable=False),
-        pa.field("http_status", pa.int32(), nullable=False),
-        pa.field("content_type", pa.string()),
-        pa.field("charset", pa.string()),
-        pa.field("submission_ids", pa.list_(pa.string()), nullable=False),
-        pa.field("subreddits", pa.list_(pa.string()), nullable=False),
-        pa.field("first_submission_id", pa.string(), nullable=False),
-        pa.field("first_created_utc", _UTC_SECONDS, nullable=False),
-        pa.field("published", pa.string()),
-        pa.field("author", pa.string()),
-        pa.field("sitename", pa.string()),
-        pa.field("description", pa.string()),
-        pa.field("extractor", pa.string(), nullable=False),
-    ]
-)
-"""Column meanings are in the README ("Shard schema")."""
+ARROW_TYPE = "arrow_type"
+"""The key of a Document field's metadata that gives its column's Arrow type (see `column`)."""
+
+
+def column(arrow_type: pa.DataType, **options) -> Any:
+    """A Document field whose column is not its Python type's default Arrow type (int64, float64, string,
+    list of those): float32, int32, a timestamp of the seconds the field holds."""
+    return field(metadata={ARROW_TYPE: arrow_type}, **options)
+
+
+def computed() -> Any:
+    """A Document field (a column) that `Document.__post_init__` computes from the others."""
+    return field(init=False)
 
 
 def document_id(canonical_url: str) -> str:
@@ -82,84 +61,123 @@ def document_id(canonical_url: str) -> str:
     return hashlib.blake2b(canonical_url.encode(), digest_size=8).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Document:
-    """One extracted page with everything the shards record about it."""
+    """One extracted page with everything the shards record about it: its fields, in this order, are the
+    shards' columns. SCHEMA is derived from them (`X | None`: nullable; `column(...)`: an Arrow type other
+    than the Python type's; `computed()`: set from the other fields), the README's "Shard schema" documents
+    them."""
 
-    canonical_url: str
+    id: str = computed()
+    """16 hex digits of BLAKE2b of `canonical_url`."""
     url: str
     """Where the text came from (after redirects)."""
-    provenance: Provenance
-    text: str
+    canonical_url: str
+    """The deduplicated link Reddit users submitted."""
+    domain: str = computed()
     title: str | None
-    fetched_at: float
+    text: str
+    language: str | None = None
+    language_score: float | None = column(pa.float32(), default=None)
+    score: int
+    """The highest karma of the submissions that linked it."""
+    score_sum: int
+    text_chars: int = computed()
+    text_bytes: int = computed()
+    words: int = 0
+    text_hash: str = ""
+    """The hash of the normalized text: the exact-dedup key."""
+    exact_duplicates: int = 0
+    cluster_id: str = ""
+    """The id of the document that represents this one's near-duplicate cluster (its own id if it is it)."""
+    cluster_size: int = 1
+    fetched_at: float = column(_UTC_SECONDS)
+    """Unix time the response arrived."""
     fetch_source: str
     """"live" or "warc"."""
-    http_status: int
+    http_status: int = column(pa.int32())
     content_type: str | None
     charset: str | None
+    """The charset the text was decoded with."""
+    submission_ids: tuple[str, ...]
+    subreddits: tuple[str, ...]
+    first_submission_id: str
+    """The earliest submission that linked it (ties: the smallest id): the representative for dedup."""
+    first_created_utc: int = column(_UTC_SECONDS)
     published: str | None = None
     author: str | None = None
     sitename: str | None = None
     description: str | None = None
     extractor: str = ""
-    language: str | None = None
-    language_score: float | None = None
-    text_hash: str = ""
-    exact_duplicates: int = 0
-    cluster_id: str = ""
-    """The id of the document that represents this one's near-duplicate cluster (its own id if it is it)."""
-    cluster_size: int = 1
-    words: int = 0
 
-    @property
-    def id(self) -> str:
-        return document_id(self.canonical_url)
+    def __post_init__(self) -> None:
+        values = {
+            "id": document_id(self.canonical_url),
+            "domain": url_host(self.url),
+            "text_chars": len(self.text),
+            "text_bytes": len(self.text.encode("utf-8", "surrogatepass")),
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)  # (frozen)
 
     @classmethod
     def from_page(cls, canonical_url: str, provenance: Provenance, page: Page, source: str, **extracted):
+        linked = asdict(provenance)  # columns of the same names, but for score_max: the document's score
+        linked["score"] = linked.pop("score_max")
         return cls(
             canonical_url=canonical_url,
             url=page.final_url,
-            provenance=provenance,
             fetched_at=page.fetched_at,
             fetch_source=source,
             http_status=page.status,
             content_type=page.content_type or None,
+            **linked,
             **extracted,
         )
 
     def rank(self) -> tuple:
         """Sorts the copy a deduplication keeps first: highest score, then the earliest submission."""
-        return (
-            -self.provenance.score_max,
-            self.provenance.first_created_utc,
-            self.provenance.first_submission_id,
-            self.canonical_url,
-        )
+        return (-self.score, self.first_created_utc, self.first_submission_id, self.canonical_url)
 
     def row(self) -> dict:
         """This document as a row of SCHEMA."""
-        provenance = self.provenance
-        row = {key: value for key, value in asdict(self).items() if key in SCHEMA.names}
-        row.update(
-            id=self.id,
-            domain=url_host(self.url),
-            score=provenance.score_max,
-            score_sum=provenance.score_sum,
-            text_chars=len(self.text),
-            text_bytes=len(self.text.encode("utf-8", "surrogatepass")),
-            fetched_at=_utc(self.fetched_at),
-            submission_ids=list(provenance.submission_ids),
-            subreddits=list(provenance.subreddits),
-            first_submission_id=provenance.first_submission_id,
-            first_created_utc=_utc(provenance.first_created_utc),
-        )
-        return row
+        return {name: to_arrow(getattr(self, name)) for name, to_arrow in _TO_ARROW.items()}
+
+
+_PYTHON_TO_ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64()}
+
+
+def _arrow_field(declared: Field, hint: Any) -> pa.Field:
+    """A Document field's column: its Arrow type, nullable if the type hint is `X | None`."""
+    options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    (python_type,) = [option for option in options if option is not type(None)]
+    arrow_type = declared.metadata.get(ARROW_TYPE) or _arrow_type(python_type)
+    return pa.field(declared.name, arrow_type, nullable=len(options) > 1)
+
+
+def _arrow_type(python_type: Any) -> pa.DataType:
+    if get_origin(python_type) is tuple:  # tuple[X, ...]
+        return pa.list_(_arrow_type(get_args(python_type)[0]))
+    return _PYTHON_TO_ARROW[python_type]
+
+
+def _to_arrow(arrow_type: pa.DataType) -> Callable[[Any], Any]:
+    """How a field's value becomes its column's: seconds to a UTC datetime, a tuple to a list."""
+    if pa.types.is_timestamp(arrow_type):
+        return _utc
+    if pa.types.is_list(arrow_type):
+        return list
+    return lambda value: value
 
 
 def _utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(int(seconds), tz=timezone.utc)
+
+
+_HINTS = get_type_hints(Document)
+SCHEMA = pa.schema([_arrow_field(declared, _HINTS[declared.name]) for declared in fields(Document)])
+"""The shards' columns: Document's fields, in order; their meanings are in the README ("Shard schema")."""
+_TO_ARROW = {declared.name: _to_arrow(declared.type) for declared in SCHEMA}
 
 
 def shard_name(index: int, count: int) -> str:
