@@ -26,11 +26,11 @@ def build(context: click.Context, **values) -> None:
     pipeline_args = beam_args(context)
 
     from pipelines.webtext_build import run
-    from webtext.stats import format_table
+    from webtext.stats import ConservationError, format_table
 
     try:
         stats = run(config, pipeline_args)
-    except OSError as error:  # no dumps, or an output directory that already holds a build
+    except (OSError, ConservationError) as error:  # no dumps, a used output, counts not adding up
         raise click.ClickException(str(error)) from None
     click.echo(format_table(stats))
     if stats["counters"].get("components_unconverged_edges"):
