@@ -132,6 +132,62 @@ def test_build_on_the_sample_prints_the_funnel_and_passes_beam_options(tmp_path)
     assert stats["dropped"]["filter"]["too_short"] > 1  # --min-chars reached the filter
     again = CliRunner().invoke(main, args)
     assert again.exit_code != 0 and "already holds a build" in again.output
+    # The settings stats.json records are the run's: as --config they print the same configuration.
+    printed = CliRunner().invoke(main, [*args, "--print-config"])
+    recorded = CliRunner().invoke(main, ["build", "--config", str(out / "stats.json"), "--print-config"])
+    assert printed.exit_code == recorded.exit_code == 0, recorded.output
+    assert recorded.output == printed.output and "before = 2018-01-01" in printed.output
+
+
+def test_build_print_config_then_config_round_trips(tmp_path):
+    flags = ["--before", "2018-01-01", "--min-chars", "100", "--block-host", "a.org,B.org", "--no-near-dedup"]
+    flags += ["--max-top-ngram-char-fraction", "2:0.3", "--blocked-subreddits", "pics"]
+    printed = CliRunner().invoke(main, ["build", *flags, "--print-config"])
+    assert printed.exit_code == 0, printed.output
+    assert "# submissions = ...  (required)" in printed.output
+    assert 'blocked_hosts = ["a.org", "b.org"]' in printed.output and "enabled = false" in printed.output
+    run_toml = tmp_path / "run.toml"
+    run_toml.write_text(printed.output)
+    again = CliRunner().invoke(main, ["build", "--config", str(run_toml), "--print-config"])
+    assert again.output == printed.output
+    # Flags given with --config override it.
+    overridden = CliRunner().invoke(
+        main, ["build", "--config", str(run_toml), "--min-chars", "7", "--print-config"]
+    )
+    assert "min_chars = 7" in overridden.output and "min_chars = 100" not in overridden.output
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[fetch]\ndeadlin = 5\n", "unknown key 'deadlin' in [fetch]"),
+        ('[fetch]\ndeadline = "soon"\n', "[fetch] deadline: expected a number, got 'soon'"),
+        ("[fetching]\ndeadline = 5\n", "unknown key 'fetching' at the top level"),
+        ("[links]\nbefore = 2018\n", "[links] before: expected a date, got 2018"),
+        ("submissions = [\n", "not TOML"),
+    ],
+)
+def test_build_config_file_errors_name_table_and_key(tmp_path, toml, message):
+    run_toml = tmp_path / "run.toml"
+    run_toml.write_text(toml)
+    result = CliRunner().invoke(main, ["build", "--config", str(run_toml), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_build_needs_its_inputs_from_flags_or_the_file(tmp_path):
+    result = CliRunner().invoke(main, ["build", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "missing --submissions" in result.output
+
+
+def test_train_settings_print_with_their_help_and_need_data(tmp_path):
+    help_text = CliRunner().invoke(main, ["train", "--help"]).output
+    assert "--lr FLOAT" in help_text and "Run settings" in help_text
+    printed = CliRunner().invoke(main, ["train", "--print-config", "--lr", "0.001"])
+    assert printed.exit_code == 0, printed.output
+    assert "lr = 0.001" in printed.output and "train_pattern" not in printed.output
+    missing = CliRunner().invoke(main, ["train", "--out", str(tmp_path)])
+    assert missing.exit_code == 2 and "missing --data or --out" in missing.output
 
 
 def test_build_rejects_contradictory_options(tmp_path):

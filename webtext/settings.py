@@ -33,9 +33,11 @@ class SettingError(ValueError):
 class MissingSettingError(SettingError):
     """Required settings (no default) that nobody gave."""
 
-    def __init__(self, source: str, missing: list[Setting]):
+    def __init__(self, source: str, missing: list[Setting], given: dict):
         super().__init__(f"{source}: {', '.join(s.name for s in missing)} not given")
         self.missing = missing
+        self.given = given
+        """What the rest of the settings came to (`as_data`'s shape), checked by their own tables."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,18 +255,25 @@ def build(cls: type, data: Mapping, source: str = "the configuration", fixed: Ma
     """`cls` from nested data, every key and type checked and required settings present; `fixed`: fields
     the caller sets itself, passed as they are."""
     values = checked(cls, data, source, frozenset(fixed))
-    missing = [
-        s
-        for s in settings_of(cls, frozenset(fixed))
-        if s.table is None and s.required and s.name not in values
-    ]
-    if missing:
-        raise MissingSettingError(source, missing)
     hints = typing.get_type_hints(cls)
-    tables = {name: values.pop(name) for name in list(values) if _is_table(hints.get(name))}
     try:
-        return cls(**values, **fixed, **{name: hints[name](**fields) for name, fields in tables.items()})
+        tables = {
+            name: hints[name](**values.pop(name)) for name in list(values) if _is_table(hints.get(name))
+        }
+        missing = [
+            s
+            for s in settings_of(cls, frozenset(fixed))
+            if s.table is None and s.required and s.name not in values
+        ]
+        if missing:
+            given = {key: plain(value) for key, value in values.items() if value is not None}
+            raise MissingSettingError(
+                source, missing, {**given, **{k: as_data(t) for k, t in tables.items()}}
+            )
+        return cls(**values, **fixed, **tables)
     except ValueError as error:
+        if isinstance(error, SettingError):
+            raise
         raise SettingError(f"{source}: {error}") from None
 
 

@@ -7,7 +7,6 @@ with the field's docstring as its help and the field's default, grouped by table
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import sys
 import typing
@@ -206,8 +205,8 @@ class SettingsCommand(click.Command):
                 click.Option(
                     ["--config", "config_file"],
                     type=click.Path(exists=True, dir_okay=False),
-                    help="Settings from this file: TOML (as --print-config writes it), or the JSON a run "
-                    "recorded (stats.json, eval --json). Flags given override it.",
+                    help="Settings from this file: TOML (as --print-config writes it), or JSON that recorded "
+                    "them under `config` (a build's stats.json). Flags given override it.",
                 ),
                 click.Option(
                     ["--print-config"],
@@ -267,8 +266,10 @@ class SettingsCommand(click.Command):
             data = merged(data, checked(config_class, given, "the options", exclude))
             if print_config:
                 data = merged(defaults(config_class, exclude), data)
-                with contextlib.suppress(MissingSettingError):  # its own checks too, where all is given
+                try:  # the config's own checks and normalisation, as far as what is given allows
                     data = as_data(build(config_class, data, fixed=fixed), exclude)
+                except MissingSettingError as error:
+                    data = error.given
                 title = f"webtext {ctx.info_name} --config FILE; flags given with it override it"
                 click.echo(to_toml(config_class, data, title, exclude), nl=False)
                 ctx.exit(0)

@@ -37,6 +37,8 @@ def train_command(context: click.Context, data: str | None, out: str | None, **v
         vocab = read_vocab_record(data) if data else None
     except TokenShardError as error:
         raise click.ClickException(str(error)) from None
+    if not (data and out or values["print_config"]):
+        raise click.UsageError("missing --data or --out")
     fixed = {}
     if data and out:
         val_pattern = os.path.join(data, "webtext_val_*.bin")
@@ -49,8 +51,6 @@ def train_command(context: click.Context, data: str | None, out: str | None, **v
     # The shards' vocabulary sets the default size; --vocab-size or the file may still say otherwise.
     base = {"vocab_size": vocab["n_vocab"]} if vocab else {}
     config = context.command.resolve(context, values, base=base, fixed=fixed)
-    if not (data and out):
-        raise click.UsageError("missing --data and --out")
     if vocab is None and master and config.vocab_size == TrainConfig.vocab_size:
         click.echo(
             f"note: {data} has no {SUMMARY_FILE} naming its vocabulary; training for GPT-2's "
