@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -51,6 +52,59 @@ STOP_WORDS = frozenset(
     won't wouldn wouldn't
     """.split()  # noqa: SIM905 (a word list reads better as text)
 )
+
+
+DETOKENIZER_NAMES = tuple(DETOKENIZERS)
+
+APPLIES_TO = {
+    "protocol": ("lambada",),
+    "stop_filter": ("lambada",),
+    "detokenizer": ("cbt-cn", "cbt-ne", "wikitext", "ptb", "text"),
+    "stride": ("wikitext", "ptb", "text", "heldout"),
+}
+"""The tasks each task-specific setting applies to; set for another, it is an error rather than ignored."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    """One evaluation of a model: the task, its data and how to score it (the model is the command's)."""
+
+    task: Literal[TASKS]
+    """The task: lambada, cbt-cn, cbt-ne, wikitext, ptb, text (any text's perplexity), hellaswag or heldout
+    (the loss on token shards)."""
+    data: str
+    """The task's file (heldout: a `tokenize` output directory, for its val shards, or a glob of .bin)."""
+    protocol: Literal[LAMBADA_PROTOCOLS] | None = None
+    """LAMBADA: the whole last word (lm-evaluation-harness; the default) or its last token (the paper)."""
+    stop_filter: bool = False
+    """LAMBADA: greedy decoding never picks a stop word (the paper)."""
+    detokenizer: Literal[DETOKENIZER_NAMES] | None = None
+    """The detokenizer applied before scoring; default: the task's own (none for text). Word counts use the
+    original text."""
+    stride: int | None = None
+    """Sliding-window step in tokens; default: block_size/2 for text tasks, block_size for heldout."""
+    batch_size: int = 32
+    """Sequences per forward pass."""
+    limit: int | None = None
+    """Only the first N examples / articles / lines / windows; default: all."""
+    device: str | None = None
+    """Where the model runs; default: cuda when available, else cpu."""
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    """bfloat16 autocasts the forward pass: faster on a GPU, but the scores are no longer exact fp32."""
+
+    def __post_init__(self) -> None:
+        for name, tasks in APPLIES_TO.items():
+            if getattr(self, name) not in (None, False) and self.task not in tasks:
+                raise ValueError(f"--{name.replace('_', '-')} does not apply to --task {self.task}")
+        for name in ("stride", "batch_size", "limit"):
+            if (getattr(self, name) or 1) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+
+    def task_options(self, block_size: int) -> dict[str, object]:
+        """The task's options with their defaults filled in, for a model of `block_size`."""
+        return task_options(
+            self.task, block_size, self.protocol, self.stop_filter, self.detokenizer, self.stride
+        )
 
 
 @dataclass(frozen=True)
@@ -104,6 +158,24 @@ def evaluate(
         lines = re.findall(r"[^\n]*\n|[^\n]+\Z", text)
         documents = ["".join(lines[head])]
     return perplexity(model, enc, task, documents, detokenizer, stride, **options)
+
+
+def run(model: GPT, enc, config: EvalConfig, progress: bool = False) -> list[Result]:
+    """`evaluate` with the settings of `config`."""
+    return evaluate(
+        model,
+        enc,
+        config.task,
+        config.data,
+        protocol=config.protocol,
+        stop_filter=config.stop_filter,
+        detokenizer=config.detokenizer,
+        stride=config.stride,
+        limit=config.limit,
+        batch_size=config.batch_size,
+        autocast=getattr(torch, config.dtype),
+        progress=progress,
+    )
 
 
 def task_options(

@@ -527,3 +527,37 @@ def test_cli_errors_name_the_file_and_line(hf_dir, gpt2_dir, tmp_path):
     misplaced = runner.invoke(main, [*common, "--hf-dir", str(hf_dir), "--stride", "8"])
     assert misplaced.exit_code == 2
     assert "--stride does not apply to --task lambada" in misplaced.output
+
+
+def test_cli_reruns_an_evaluation_from_its_json_or_printed_config(hf_dir, gpt2_dir, tmp_path):
+    text = tmp_path / "ptb.test.txt"
+    text.write_text("".join(PTB_LINES))
+    runner = CliRunner(env={"WEBTEXT_VOCAB": str(gpt2_dir)})
+    common = ["eval", "--hf-dir", str(hf_dir), "--no-progress"]
+
+    def results(*args: str) -> tuple[dict, list]:
+        out = tmp_path / f"run{len(list(tmp_path.glob('run*.json')))}.json"
+        run = runner.invoke(main, [*common, *args, "--json", str(out)])
+        assert run.exit_code == 0, run.output
+        report = json.loads(out.read_text())
+        return report["config"], [{k: v for k, v in r.items() if k != "seconds"} for r in report["results"]]
+
+    config, first = results("--task", "ptb", "--data", str(text), "--stride", "8", "--limit", "3")
+    assert config == {"task": "ptb", "data": str(text), "stride": 8, "limit": 3} | {
+        "batch_size": 32,
+        "dtype": "float32",
+        "stop_filter": False,
+    }
+    assert results("--config", str(tmp_path / "run0.json")) == (config, first)
+    printed = runner.invoke(main, [*common, "--config", str(tmp_path / "run0.json"), "--print-config"])
+    assert printed.exit_code == 0 and 'task = "ptb"' in printed.output
+    (tmp_path / "eval.toml").write_text(printed.output)
+    assert results("--config", str(tmp_path / "eval.toml")) == (config, first)
+    # flags override the file; settings of another task are refused, naming the flag
+    assert results("--config", str(tmp_path / "eval.toml"), "--limit", "2")[1] != first
+    misplaced = runner.invoke(
+        main, [*common, "--config", str(tmp_path / "eval.toml"), "--protocol", "last-token"]
+    )
+    assert misplaced.exit_code == 2 and "--protocol does not apply to --task ptb" in misplaced.output
+    missing = runner.invoke(main, [*common, "--data", str(text)])
+    assert missing.exit_code == 2 and "missing --task" in missing.output

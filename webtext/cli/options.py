@@ -206,7 +206,7 @@ class SettingsCommand(click.Command):
                     ["--config", "config_file"],
                     type=click.Path(exists=True, dir_okay=False),
                     help="Settings from this file: TOML (as --print-config writes it), or JSON that recorded "
-                    "them under `config` (a build's stats.json). Flags given override it.",
+                    "them under `config` (a build's stats.json, an eval's --json). Flags given override it.",
                 ),
                 click.Option(
                     ["--print-config"],
