@@ -45,7 +45,8 @@ def main() -> None:
     tokens = torch.randint(0, config.vocab_size, (args.batch, args.seq + 1), generator=torch.Generator())
     inputs, targets = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
 
-    def our_loss(model):
+    def our_loss(model, fused: bool = False):
+        model.fused_loss = fused  # as model.parallel.parallelize sets it for `webtext train`
         return model(inputs, targets)[1]
 
     def their_loss(model):
@@ -69,7 +70,8 @@ def main() -> None:
     fp32 = contextlib.nullcontext
     contenders = {
         "transformers GPT2LMHeadModel, fp32": (theirs, adamw(theirs), their_loss, fp32),
-        "ours, fp32": (ours, adamw(ours), our_loss, fp32),
+        # webtext train's CPU fp32 step: the fused output head + loss (model/fused_loss.py)
+        "ours, fp32": (ours, adamw(ours), lambda model: our_loss(model, fused=True), fp32),
         "ours, bf16 autocast": (ours, adamw(ours), our_loss, lambda: torch.autocast("cpu", torch.bfloat16)),
     }
 

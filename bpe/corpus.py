@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from webtext.compression import COMPRESSED_SUFFIXES, DECOMPRESSION_ERRORS, decompressing, strip_compression
+from bpe.compression import COMPRESSED_SUFFIXES, DECOMPRESSION_ERRORS, decompressing, strip_compression
 
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".rst")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")

@@ -23,6 +23,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -109,7 +110,7 @@ class TrainConfig:
     """Seed of the initial weights and of every random choice in training."""
     device: str = "auto"
     """auto: CUDA when there is a GPU, else cpu; or a torch device type (cuda, cpu)."""
-    dtype: str = "auto"
+    dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     """auto: bf16 autocast on CUDA, fp32 elsewhere; or bfloat16 / float32."""
     compile: bool = False
     """Run the model through torch.compile: faster steps after a slower first one."""

@@ -26,13 +26,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
+from bpe.compression import DECOMPRESSION_ERRORS
 from bpe.corpus import FORMATS, CorpusError, decode_document, detect_format, document_bytes, read_documents
 from bpe.counts import counts_schema
 from bpe.encoding import replace_surrogates
 from bpe.pretokenize import GPT2_PATTERN, Pretokenizer
 from bpe.trainer import count_pieces
 from pipelines.files import MatchPaths
-from webtext.compression import DECOMPRESSION_ERRORS
 
 METRICS_NAMESPACE = "bpe_counts"
 OUTPUT_PREFIX = "counts"

@@ -14,9 +14,9 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from bpe.compression import DECOMPRESSION_ERRORS, decompressing
 from pipelines.files import MatchPaths
 from pipelines.metrics import count, count_dropped, count_passed
-from webtext.compression import DECOMPRESSION_ERRORS, decompressing
 from webtext.links import INVALID_URL, LinkRules, Provenance, canonical_url, rejection
 from webtext.stages import DUMP_FILES, DUMP_FILES_TRUNCATED, DUPLICATE, LINKS, SUBMISSIONS, URLS
 from webtext.submissions import Submission, parse_submission
