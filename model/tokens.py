@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from bpe.manifest import check_directory
 from model.files import write_atomically
 
 MAGIC = 20240520
@@ -27,7 +28,10 @@ MAX_TOKENS = 2**31 - 1
 LLAMA3_MAGIC = 20240801
 """llm.c's other format (uint32 tokens, version 7); named in the error when someone hands us one."""
 SUMMARY_FILE = "tokenize.json"
-"""What `webtext tokenize` writes beside the shards: counts, and the record of the vocabulary it used."""
+"""What `webtext tokenize` writes beside the shards, last: counts, the record of the vocabulary it used, and
+the manifest of the shards (`bpe.manifest`)."""
+SHARD_GLOB = "webtext_*.bin"
+"""The shards of a `webtext tokenize` output directory (pipelines.tokenize.OUTPUT_GLOB)."""
 
 
 class TokenShardError(ValueError):
@@ -119,3 +123,9 @@ def read_vocab_record(directory: str | os.PathLike) -> dict | None:
         raise TokenShardError(f"{path}: not a readable tokenize summary ({error})") from None
     record = summary.get("vocab") if isinstance(summary, dict) else None
     return record if isinstance(record, dict) and isinstance(record.get("n_vocab"), int) else None
+
+
+def check_complete(directory: str | os.PathLike) -> None:
+    """IncompleteOutputError unless `directory` holds exactly the token shards its tokenize.json lists, at
+    their sizes: a killed or disk-full `tokenize` leaves shards under their final names and no summary."""
+    check_directory(directory, SUMMARY_FILE, SHARD_GLOB, "token", "webtext tokenize")

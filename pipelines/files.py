@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import operator
+import os
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from typing import BinaryIO, TypeVar
@@ -12,20 +15,42 @@ from apache_beam.io.fileio import EmptyMatchTreatment, MatchAll
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from bpe.manifest import HashingWriter, check_manifest, file_record, manifest, manifest_faults, parse_summary
+
+PENDING_MANIFEST = ".manifest.pending.json"
+"""The shards' records, written by the pipeline for `finish_manifest` to fold into the run's summary."""
+
 T = TypeVar("T")
 
 
-def write_atomically(directory: str, name: str, write: Callable[[BinaryIO], T]) -> tuple[str, T]:
+def write_atomically(directory: str, name: str, write: Callable[[BinaryIO], T]) -> tuple[dict, T]:
     """`write` fills a temporary file (any Beam filesystem) that is then renamed to `directory/name`, so no
-    reader ever sees a partial file under the final name; a retried bundle replaces the same content."""
+    reader ever sees a partial file under the final name; a retried bundle replaces the same content.
+    Returns the file's manifest record (`bpe.manifest.file_record`: name, bytes, sha256) and what `write`
+    returned. A local file is synced before the rename and its directory after, so that a power cut
+    cannot leave a summary that vouches for shards still in the page cache."""
     final = FileSystems.join(directory, name)
     temporary = FileSystems.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
     with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-        result = write(stream)
+        writer = HashingWriter(stream)
+        result = write(writer)
+    local = FileSystems.get_scheme(final) is None
+    if local:
+        _fsync(temporary)
     if FileSystems.exists(final):
         FileSystems.delete([final])
     FileSystems.rename([temporary], [final])
-    return final, result
+    if local:
+        _fsync(directory)
+    return file_record(name, writer), result
+
+
+def _fsync(path: str) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class MatchPaths(beam.PTransform):
@@ -47,3 +72,91 @@ class MatchPaths(beam.PTransform):
             | "Paths" >> beam.Map(operator.attrgetter("path"))
             | "Deduplicate" >> beam.Distinct()
         )
+
+
+class WriteManifest(beam.PTransform):
+    """The records of the shards written (`write_atomically`) -> one file of them in `directory`: the
+    launcher reads it back after the run (`finish_manifest`) without reading the shards."""
+
+    def __init__(self, directory: str):
+        super().__init__()
+        self.directory = directory
+
+    def expand(self, records: beam.PCollection[dict]) -> beam.PCollection[dict]:
+        return (
+            records
+            | "AllRecords" >> beam.combiners.ToList()
+            | "Write" >> beam.Map(_write_pending, self.directory)
+        )
+
+
+def _write_pending(records: list[dict], directory: str) -> dict:
+    pending = manifest(records)
+    write_atomically(directory, PENDING_MANIFEST, lambda stream: stream.write(json.dumps(pending).encode()))
+    return pending
+
+
+def finish_manifest(directory: str, shard_glob: str) -> dict:
+    """The manifest the pipeline wrote, checked against the shards in `directory` (a shard missing or one
+    it does not list would mean another writer, or a lost rename: RuntimeError), its file removed."""
+    pending_path = FileSystems.join(directory, PENDING_MANIFEST)
+    with FileSystems.open(pending_path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+        pending = json.loads(stream.read())
+    found = FileSystems.match([FileSystems.join(directory, shard_glob)])[0].metadata_list
+    present = {metadata.path.rsplit("/", 1)[-1]: metadata.size_in_bytes for metadata in found}
+    faults = manifest_faults(pending["files"], present)
+    if faults:
+        raise RuntimeError(f"{directory}: the shards there are not the ones this run wrote: {faults}")
+    FileSystems.delete([pending_path])
+    return pending
+
+
+def write_summary(directory: str, name: str, summary: dict) -> None:
+    """The run's summary (stats.json, tokenize.json), written last and atomically: its manifest makes the
+    directory's shards a complete set (`bpe.manifest`)."""
+    write_atomically(
+        directory, name, lambda stream: stream.write((json.dumps(summary, indent=2) + "\n").encode())
+    )
+
+
+def prepare_output(directory: str, outputs: Sequence[str], summary_name: str, what: str) -> None:
+    """Refuses a `directory` that holds an earlier run's files (`outputs`: globs of the shards and other
+    outputs; they would mix with this run's), saying how to clean it up; removes the temporary files
+    that killed runs left behind."""
+
+    def found(*patterns: str) -> list[str]:
+        matched = FileSystems.match([FileSystems.join(directory, pattern) for pattern in patterns])
+        return sorted(metadata.path for result in matched for metadata in result.metadata_list)
+
+    if found(summary_name):
+        raise FileExistsError(f"{directory}: already holds {what} ({summary_name}); use an empty directory")
+    earlier, temporaries = found(*outputs), found(".*.tmp", PENDING_MANIFEST)
+    if earlier:
+        clean = " ".join(FileSystems.join(directory, pattern) for pattern in (*outputs, ".*.tmp"))
+        raise FileExistsError(
+            f"{directory}: holds {len(earlier)} file(s) of an interrupted run ({earlier[0]}; no "
+            f"{summary_name}): remove them (rm -f {clean}) or use an empty directory"
+        )
+    if temporaries:
+        FileSystems.delete(temporaries)
+        print(f"note: removed {len(temporaries)} temporary file(s) of an interrupted run", file=sys.stderr)
+
+
+def checked_inputs(
+    directory: str, shard_glob: str, summary_name: str, what: str, rerun: str, allow_incomplete: bool
+) -> list[str]:
+    """The shards in `directory` (any Beam filesystem), after checking them against the manifest of its
+    summary (`bpe.manifest.check_manifest`) unless `allow_incomplete`; FileNotFoundError when there are
+    none."""
+    found = FileSystems.match([FileSystems.join(directory, shard_glob)])[0].metadata_list
+    present = {metadata.path.rsplit("/", 1)[-1]: metadata.size_in_bytes for metadata in found}
+    if not present:
+        raise FileNotFoundError(f"{FileSystems.join(directory, shard_glob)}: no files match ({what} output?)")
+    if not allow_incomplete:
+        summary_path = FileSystems.join(directory, summary_name)
+        summary = None
+        if FileSystems.exists(summary_path):
+            with FileSystems.open(summary_path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+                summary = parse_summary(stream.read().decode("utf-8", "replace"), summary_path)
+        check_manifest(directory, summary_name, summary, present, what, rerun)
+    return sorted(metadata.path for metadata in found)

@@ -19,15 +19,16 @@ def shard_count(text_bytes: int, num_shards: int, shard_bytes: int) -> int:
     return num_shards or max(1, math.ceil(text_bytes / shard_bytes))
 
 
-def write_shard(shard: tuple[int, Iterable[Document]], directory: str, shards: int) -> str:
-    """Writes one shard under a temporary name and renames it, so no partial shard is ever visible."""
+def write_shard(shard: tuple[int, Iterable[Document]], directory: str, shards: int) -> dict:
+    """Writes one shard under a temporary name and renames it, so no partial shard is ever visible; returns
+    its manifest record (name, bytes, sha256, rows)."""
     index, documents = shard
-    final, written = write_atomically(
+    record, written = write_atomically(
         directory, shard_name(index, shards), lambda stream: write_documents(documents, stream)
     )
     count(SHARDS_WRITTEN)
     count_passed(WRITE, written)
-    return final
+    return {**record, "rows": written}
 
 
 class WriteShards(beam.PTransform):
@@ -39,7 +40,7 @@ class WriteShards(beam.PTransform):
         self.directory = directory
         self.config = config or ShardConfig()
 
-    def expand(self, documents: beam.PCollection[Document]) -> beam.PCollection[str]:
+    def expand(self, documents: beam.PCollection[Document]) -> beam.PCollection[dict]:
         shards = beam.pvalue.AsSingleton(
             documents
             | "TextBytes" >> beam.Map(lambda document: len(document.text.encode("utf-8", "surrogatepass")))

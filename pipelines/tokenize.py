@@ -21,35 +21,50 @@ val, so that a tiny build still has a validation shard.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 import bpe
+from bpe.manifest import MANIFEST_KEY
 from bpe.registry import describe, source_of
 from model.tokens import MAX_TOKENS, SUMMARY_FILE, TOKEN_DTYPE, write_tokens
-from pipelines.files import write_atomically
+from model.tokens import SHARD_GLOB as TOKEN_SHARD_GLOB
+from pipelines.files import (
+    WriteManifest,
+    checked_inputs,
+    finish_manifest,
+    prepare_output,
+    write_atomically,
+    write_summary,
+)
 from pipelines.metrics import count, read_counters
-from webtext.shards import SHARD_GLOB
+from webtext.shards import SHARD_GLOB, STATS_FILE
 
 TRAIN = "train"
 VAL = "val"
 SPLITS = (TRAIN, VAL)
 OUTPUT_PREFIX = "webtext"
-OUTPUT_GLOB = f"{OUTPUT_PREFIX}_*.bin"
+OUTPUT_GLOB = TOKEN_SHARD_GLOB
 DEFAULT_SHARD_TOKENS = 100_000_000
 """llm.c's fineweb.py."""
 DEFAULT_VAL_FRACTION = 0.01
 
 DUPLICATE = "duplicate"
-TOKENIZE_REASONS = (DUPLICATE,)
-"""Counted as `tokenize_dropped_<reason>`: a second document with the same id and the same text."""
+NULL_TEXT = "null_text"
+NULL_ID = "null_id"
+TOKENIZE_REASONS = (DUPLICATE, NULL_TEXT, NULL_ID)
+"""Counted as `tokenize_dropped_<reason>`: a second document with the same id and the same text; a row
+whose text or id is null (Parquet written by other tools: a build writes neither)."""
+TEXT_TYPES = ("string", "large_string")
 
 Key = tuple[str, str]
 """(document id, hash of its text): sorts by id; the text breaks ties between equal ids deterministically."""
@@ -75,6 +90,9 @@ class TokenizeFn(beam.DoFn):
 
     def process(self, row: dict) -> Iterator[tuple[Key, np.ndarray]]:
         text = row["text"]
+        if text is None or row["id"] is None:
+            count(f"tokenize_dropped_{NULL_TEXT if text is None else NULL_ID}")
+            return
         tokens = np.array([self.encoding.eot_token, *self.encoding.encode_ordinary(text)], dtype=TOKEN_DTYPE)
         digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
         yield (row["id"], digest), tokens
@@ -114,19 +132,20 @@ def cut_shards(
         position = end
 
 
-def write_shard(shard: tuple[tuple[str, int], Iterable[tuple[int, np.ndarray]]], directory: str) -> str:
-    """Joins a shard's pieces in order and writes it under a temporary name, then renames it."""
+def write_shard(shard: tuple[tuple[str, int], Iterable[tuple[int, np.ndarray]]], directory: str) -> dict:
+    """Joins a shard's pieces in order and writes it under a temporary name, then renames it; returns its
+    manifest record (name, bytes, sha256, tokens)."""
     (split, index), pieces = shard
     pieces = sorted(pieces, key=lambda piece: piece[0])
     starts = np.cumsum([0] + [len(tokens) for _, tokens in pieces[:-1]])
     if [offset for offset, _ in pieces] != starts.tolist():
         raise RuntimeError(f"{output_name(split, index)}: pieces do not tile the shard: a bug in cut_shards")
     tokens = np.concatenate([tokens for _, tokens in pieces])
-    final, written = write_atomically(
+    record, written = write_atomically(
         directory, output_name(split, index), lambda stream: write_tokens(stream, tokens)
     )
     count(f"tokenize_tokens_{split}", written)
-    return final
+    return {**record, "tokens": written}
 
 
 def tokenize(
@@ -154,6 +173,7 @@ def tokenize(
         | "CutShards" >> beam.FlatMap(cut_shards, shard_tokens)
         | "GroupByShard" >> beam.GroupByKey()
         | "WriteShards" >> beam.Map(write_shard, out)
+        | "Manifest" >> WriteManifest(out)
     )
 
 
@@ -168,11 +188,14 @@ def run(
     shard_tokens: int = DEFAULT_SHARD_TOKENS,
     val_fraction: float = DEFAULT_VAL_FRACTION,
     pipeline_args: Sequence[str] = (),
+    allow_incomplete: bool = False,
 ) -> dict:
     """Tokenize the documents-*.parquet shards in directory `shards` into `out` with `vocab` (a packaged
     encoding's name or a vocabulary directory); returns the summary that is also written to
-    `out`/tokenize.json, with the vocabulary's record (`bpe.registry.describe`). Raises ValueError for bad
-    settings, OSError for missing input or an output directory that already holds token shards."""
+    `out`/tokenize.json, with the vocabulary's record (`bpe.registry.describe`) and the shards' manifest.
+    Raises ValueError for bad settings or input (IncompleteOutputError: shards its stats.json does not
+    vouch for, unless `allow_incomplete`; a shard without a string text column), OSError for missing input
+    or an output directory that already holds token shards."""
     if not 0 < shard_tokens <= MAX_TOKENS:
         raise ValueError(f"--shard-tokens must be in 1..{MAX_TOKENS:,}, not {shard_tokens:,}")
     if not 0 <= val_fraction < 1:
@@ -182,22 +205,19 @@ def run(
         raise ValueError(f"{vocab}: {encoding.n_vocab:,} tokens do not fit llm.c's uint16 shards")
     if bpe.ENDOFTEXT not in encoding.special_tokens:
         raise ValueError(f"{vocab}: the vocabulary has no {bpe.ENDOFTEXT} token to separate documents")
-    pattern = FileSystems.join(shards, SHARD_GLOB)
-    if not FileSystems.match([pattern])[0].metadata_list:
-        raise FileNotFoundError(f"{pattern}: no files match (a `webtext build` output directory?)")
-    stale = FileSystems.match([FileSystems.join(out, OUTPUT_GLOB), FileSystems.join(out, SUMMARY_FILE)])
-    stale = [metadata.path for result in stale for metadata in result.metadata_list]
-    if stale:
-        # Shards of an earlier run with another --shard-tokens would mix with this run's.
-        raise FileExistsError(f"{out}: already holds token shards ({stale[0]}); use an empty directory")
+    paths = checked_inputs(shards, SHARD_GLOB, STATS_FILE, "a build's", "webtext build", allow_incomplete)
+    for path in paths:
+        check_columns(path)
+    # Shards of an earlier run with another --shard-tokens would mix with this run's.
+    prepare_output(out, [OUTPUT_GLOB], SUMMARY_FILE, "token shards")
     started = time.time()
     pipeline = beam.Pipeline(options=PipelineOptions(list(pipeline_args)))
-    tokenize(pipeline, pattern, out, encoding, shard_tokens, val_fraction)
+    tokenize(pipeline, FileSystems.join(shards, SHARD_GLOB), out, encoding, shard_tokens, val_fraction)
     result = pipeline.run()
     result.wait_until_finish()
     counters = read_counters(result)
-    written = [m.path for m in FileSystems.match([FileSystems.join(out, OUTPUT_GLOB)])[0].metadata_list]
-    names = sorted(path.rsplit("/", 1)[-1] for path in written)
+    written = finish_manifest(out, OUTPUT_GLOB)
+    names = [record["name"] for record in written["files"]]
     summary = {
         "documents": {split: counters.get(f"tokenize_documents_{split}", 0) for split in SPLITS},
         "tokens": {split: counters.get(f"tokenize_tokens_{split}", 0) for split in SPLITS},
@@ -210,7 +230,23 @@ def run(
         "val_fraction": val_fraction,
         "vocab": describe(encoding, source_of(vocab)),
         "seconds": round(time.time() - started, 1),
+        MANIFEST_KEY: written,
     }
-    with FileSystems.create(FileSystems.join(out, SUMMARY_FILE)) as stream:
-        stream.write((json.dumps(summary, indent=2) + "\n").encode())
+    write_summary(out, SUMMARY_FILE, summary)  # last: it makes the shards a complete set
     return summary
+
+
+def check_columns(path: str) -> None:
+    """ValueError unless the Parquet file at `path` has string `id` and `text` columns: found now, not as
+    a worker's KeyError after the job has started."""
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+            schema = pq.read_schema(stream)
+    except pa.ArrowInvalid as error:
+        raise ValueError(f"{path}: not a Parquet file ({error})") from None
+    for column in ("id", "text"):
+        if column not in schema.names:
+            raise ValueError(f"{path}: no {column!r} column (it has {', '.join(schema.names)})")
+        kind = str(schema.field(column).type)
+        if kind not in TEXT_TYPES:
+            raise ValueError(f"{path}: the {column!r} column holds {kind}, not strings")

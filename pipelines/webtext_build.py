@@ -12,7 +12,6 @@ documents of the side outputs (`Dropped`) out.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 
@@ -20,9 +19,11 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from bpe.manifest import MANIFEST_KEY
 from pipelines.dedup import ExactDedup, NearDedup, skip_near_dedup
 from pipelines.extracting import Extract
 from pipelines.fetching import FetchLive, ReplayWarc, SaveWarc
+from pipelines.files import WriteManifest, finish_manifest, prepare_output, write_summary
 from pipelines.filtering import Filter
 from pipelines.metrics import read_counters
 from pipelines.outputs import Dropped
@@ -30,10 +31,8 @@ from pipelines.shards import WriteShards
 from pipelines.submissions import DedupURLs, ReadSubmissions, SelectLinks
 from webtext.config import BuildConfig
 from webtext.settings import as_json
-from webtext.shards import SHARD_GLOB
+from webtext.shards import SHARD_GLOB, STATS_FILE
 from webtext.stats import build_stats, check_conservation
-
-STATS_FILE = "stats.json"
 
 
 def build(pipeline: beam.Pipeline, config: BuildConfig) -> None:
@@ -62,7 +61,7 @@ def build(pipeline: beam.Pipeline, config: BuildConfig) -> None:
     else:
         steps.append(unique.kept | "NearDedup" >> NearDedup(config.near_dedup))
         kept = steps[-1].kept
-    kept | "WriteShards" >> WriteShards(config.out, config.shards)
+    kept | "WriteShards" >> WriteShards(config.out, config.shards) | "Manifest" >> WriteManifest(config.out)
     if config.shards.write_dropped:
         (
             tuple(step.dropped for step in steps)
@@ -73,16 +72,6 @@ def build(pipeline: beam.Pipeline, config: BuildConfig) -> None:
         )
 
 
-def existing_outputs(out: str) -> list[str]:
-    return [
-        metadata.path
-        for result in FileSystems.match(
-            [FileSystems.join(out, SHARD_GLOB), FileSystems.join(out, STATS_FILE)]
-        )
-        for metadata in result.metadata_list
-    ]
-
-
 def run(config: BuildConfig, pipeline_args: Sequence[str] = ()) -> dict:
     """Build the corpus into `config.out`; returns the stats also written to `out/stats.json`.
 
@@ -91,28 +80,22 @@ def run(config: BuildConfig, pipeline_args: Sequence[str] = ()) -> dict:
     for result in FileSystems.match([*config.submissions, *config.warc]):
         if not result.metadata_list:
             raise FileNotFoundError(f"{result.pattern}: no files match")
-    stale = existing_outputs(config.out)
-    if stale:
-        # Shards of an earlier run with another shard count would mix with this run's.
-        raise FileExistsError(f"{config.out}: already holds a build ({stale[0]}); use an empty directory")
+    prepare_output(config.out, [SHARD_GLOB, "dropped/*", "warc/*"], STATS_FILE, "a build")
     started = time.time()
     pipeline = beam.Pipeline(options=PipelineOptions(list(pipeline_args)))
     build(pipeline, config)
     result = pipeline.run()
     result.wait_until_finish()
     counters = read_counters(result)
-    shards = sorted(
-        metadata.path
-        for metadata in FileSystems.match([FileSystems.join(config.out, SHARD_GLOB)])[0].metadata_list
-    )
+    shards = finish_manifest(config.out, SHARD_GLOB)
     stats = build_stats(
         counters,
-        shards=[path.rsplit("/", 1)[-1] for path in shards],
+        shards=[record["name"] for record in shards["files"]],
         seconds=round(time.time() - started, 1),
         source=config.source,
         config=as_json(config),
     )
-    with FileSystems.create(FileSystems.join(config.out, STATS_FILE)) as stream:
-        stream.write((json.dumps(stats, indent=2) + "\n").encode())
+    stats[MANIFEST_KEY] = shards
+    write_summary(config.out, STATS_FILE, stats)  # last: it makes the shards a complete set
     check_conservation(stats)
     return stats

@@ -11,11 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from manifests import write_manifest
 
 from model.tokens import TokenShardError, load_shard, read_header, write_shard
 from pipelines.tokenize import output_name, plan_offsets, run, split_hash
 from webtext.cli import main
-from webtext.shards import SCHEMA, document_id, shard_name
+from webtext.shards import SCHEMA, SHARD_GLOB, STATS_FILE, document_id, shard_name
 
 SHARD_TOKENS = 37
 VAL_FRACTION = 0.3
@@ -130,6 +131,7 @@ def documents(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     for index in range(2):
         rows = [{"id": key, "text": text} for key, text in items[index::2]]
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), directory / shard_name(index, 2))
+    write_manifest(directory, STATS_FILE, SHARD_GLOB)
     return directory, docs
 
 

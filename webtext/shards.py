@@ -37,6 +37,8 @@ class ShardConfig:
 SHARD_PREFIX = "documents"
 SHARD_SUFFIX = ".parquet"
 SHARD_GLOB = f"{SHARD_PREFIX}-*-of-*{SHARD_SUFFIX}"
+STATS_FILE = "stats.json"
+"""A build's summary, written last: its manifest makes the shards beside it a complete set (`bpe.manifest`)."""
 
 # Whole seconds, typed in milliseconds: Parquet has no seconds unit, so a file read back says ms anyway.
 _UTC_SECONDS = pa.timestamp("ms", tz="UTC")

@@ -44,6 +44,16 @@ def vocab_option(function=None, *, model_default: bool = False):
     return option if function is None else option(function)
 
 
+def allow_incomplete_option(function):
+    """--allow-incomplete, for the commands that read a build's or tokenize's shards (`bpe.manifest`)."""
+    return click.option(
+        "--allow-incomplete",
+        is_flag=True,
+        help="Read the shards even where the directory's manifest is missing or disagrees with them (an "
+        "interrupted run's output, or shards written by other tools).",
+    )(function)
+
+
 def document_options(function):
     """--text-field and --format, for every command that reads documents (bpe.corpus's formats)."""
     function = click.option(

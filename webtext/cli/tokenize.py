@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from webtext.cli.options import beam_args, vocab_option
+from webtext.cli.options import allow_incomplete_option, beam_args, vocab_option
 
 
 @click.command("tokenize", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -22,9 +22,16 @@ from webtext.cli.options import beam_args, vocab_option
     show_default=True,
     help="Documents whose id hash falls below this fraction form the val split (at least one if > 0).",
 )
+@allow_incomplete_option
 @click.pass_context
 def tokenize(
-    context: click.Context, shards: str, vocab: str, out: str, shard_tokens: int, val_fraction: float
+    context: click.Context,
+    shards: str,
+    vocab: str,
+    out: str,
+    shard_tokens: int,
+    val_fraction: float,
+    allow_incomplete: bool,
 ):
     """Tokenize a build's documents into llm.c's token shards: OUT/webtext_{train,val}_NNNNNN.bin.
 
@@ -44,6 +51,7 @@ def tokenize(
             shard_tokens=shard_tokens,
             val_fraction=val_fraction,
             pipeline_args=pipeline_args,
+            allow_incomplete=allow_incomplete,
         )
     except (OSError, ValueError) as error:  # bpe.VocabFileError is a ValueError
         raise click.ClickException(str(error)) from None
