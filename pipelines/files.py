@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
 import operator
 import os
+import re
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -31,9 +35,14 @@ def write_atomically(directory: str, name: str, write: Callable[[BinaryIO], T]) 
     cannot leave a summary that vouches for shards still in the page cache."""
     final = FileSystems.join(directory, name)
     temporary = FileSystems.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
-    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-        writer = HashingWriter(stream)
-        result = write(writer)
+    try:
+        with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+            writer = HashingWriter(stream)
+            result = write(writer)
+    except BaseException:
+        with contextlib.suppress(Exception):  # a full disk: leave no temporary to fill it further
+            FileSystems.delete([temporary])
+        raise
     local = FileSystems.get_scheme(final) is None
     if local:
         _fsync(temporary)
@@ -72,6 +81,47 @@ class MatchPaths(beam.PTransform):
             | "Paths" >> beam.Map(operator.attrgetter("path"))
             | "Deduplicate" >> beam.Distinct()
         )
+
+
+class OutputError(OSError):
+    """A pipeline's worker could not write (a full disk, a read-only mount): the step and the cause."""
+
+
+_WORKER_OS_ERROR = re.compile(
+    r"\b(\w*Error): \[Errno (\d+)\] ([^\n]*?)(?: \[while running '([^']+)'\])?$", re.M
+)
+
+
+def run_pipeline(pipeline: beam.Pipeline) -> beam.runners.runner.PipelineResult:
+    """Runs `pipeline` to the end. A worker's OSError reaches the launcher as a RuntimeError of its text
+    (FnApiRunner) or the runner's own exception (Dataflow): it becomes an OutputError naming the step, so
+    that a full disk is one line, not a Beam traceback. Any other failure is raised as it is."""
+    beam_log = logging.getLogger("apache_beam.runners.common")  # logs each worker error with its traceback
+    quiet = _QuietOSErrors()
+    beam_log.addFilter(quiet)
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    except Exception as error:
+        found = _WORKER_OS_ERROR.findall(str(error))
+        if not found:
+            raise
+        kind, number, message, step = found[-1]
+        hint = " (is the disk full?)" if int(number) in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else ""
+        where = f" in {step}" if step else ""
+        failure = OutputError(f"the pipeline failed{where}: {kind}: {message}{hint}")
+        failure.errno = int(number)
+        raise failure from None
+    finally:
+        beam_log.removeFilter(quiet)
+    return result
+
+
+class _QuietOSErrors(logging.Filter):
+    """Drops Beam's log record of a worker's OSError, which `run_pipeline` reports in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _WORKER_OS_ERROR.search(record.getMessage())
 
 
 class WriteManifest(beam.PTransform):
@@ -123,6 +173,17 @@ def prepare_output(directory: str, outputs: Sequence[str], summary_name: str, wh
     """Refuses a `directory` that holds an earlier run's files (`outputs`: globs of the shards and other
     outputs; they would mix with this run's), saying how to clean it up; removes the temporary files
     that killed runs left behind."""
+
+    probe = FileSystems.join(directory, f".write-probe.{uuid.uuid4().hex}.tmp")
+    try:  # fail now, not when the shards are written at the end of the run
+        with FileSystems.create(probe, compression_type=CompressionTypes.UNCOMPRESSED):
+            pass
+        FileSystems.delete([probe])
+    except OSError as error:
+        why = "a file is in the way" if error.errno in (errno.EEXIST, errno.ENOTDIR) else error.strerror
+        failure = OutputError(f"{directory}: cannot write there ({why or error})")
+        failure.errno = error.errno
+        raise failure from None
 
     def found(*patterns: str) -> list[str]:
         matched = FileSystems.match([FileSystems.join(directory, pattern) for pattern in patterns])

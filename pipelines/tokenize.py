@@ -43,6 +43,7 @@ from pipelines.files import (
     checked_inputs,
     finish_manifest,
     prepare_output,
+    run_pipeline,
     write_atomically,
     write_summary,
 )
@@ -205,16 +206,15 @@ def run(
         raise ValueError(f"{vocab}: {encoding.n_vocab:,} tokens do not fit llm.c's uint16 shards")
     if bpe.ENDOFTEXT not in encoding.special_tokens:
         raise ValueError(f"{vocab}: the vocabulary has no {bpe.ENDOFTEXT} token to separate documents")
+    # Shards of an earlier run with another --shard-tokens would mix with this run's.
+    prepare_output(out, [OUTPUT_GLOB], SUMMARY_FILE, "token shards")
     paths = checked_inputs(shards, SHARD_GLOB, STATS_FILE, "a build's", "webtext build", allow_incomplete)
     for path in paths:
         check_columns(path)
-    # Shards of an earlier run with another --shard-tokens would mix with this run's.
-    prepare_output(out, [OUTPUT_GLOB], SUMMARY_FILE, "token shards")
     started = time.time()
     pipeline = beam.Pipeline(options=PipelineOptions(list(pipeline_args)))
     tokenize(pipeline, FileSystems.join(shards, SHARD_GLOB), out, encoding, shard_tokens, val_fraction)
-    result = pipeline.run()
-    result.wait_until_finish()
+    result = run_pipeline(pipeline)
     counters = read_counters(result)
     written = finish_manifest(out, OUTPUT_GLOB)
     names = [record["name"] for record in written["files"]]

@@ -23,7 +23,7 @@ from bpe.manifest import MANIFEST_KEY
 from pipelines.dedup import ExactDedup, NearDedup, skip_near_dedup
 from pipelines.extracting import Extract
 from pipelines.fetching import FetchLive, ReplayWarc, SaveWarc
-from pipelines.files import WriteManifest, finish_manifest, prepare_output, write_summary
+from pipelines.files import WriteManifest, finish_manifest, prepare_output, run_pipeline, write_summary
 from pipelines.filtering import Filter
 from pipelines.metrics import read_counters
 from pipelines.outputs import Dropped
@@ -84,8 +84,7 @@ def run(config: BuildConfig, pipeline_args: Sequence[str] = ()) -> dict:
     started = time.time()
     pipeline = beam.Pipeline(options=PipelineOptions(list(pipeline_args)))
     build(pipeline, config)
-    result = pipeline.run()
-    result.wait_until_finish()
+    result = run_pipeline(pipeline)
     counters = read_counters(result)
     shards = finish_manifest(config.out, SHARD_GLOB)
     stats = build_stats(
