@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import email.utils
 import gzip
+import logging
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
-from webserver import GOOD_HTML, HTML, Response, WebServer, max_in_flight, min_start_gap
+from webserver import GOOD_HTML, HTML, Response, WebServer, first_then, max_in_flight, min_start_gap
 
 from webtext.crawler import Crawler
 from webtext.fetch import FetchConfig, Fetcher, _retry_after
@@ -165,6 +166,43 @@ def test_retry_after_as_an_http_date():
     answer = Page("http://a/", "http://a/", 429, (("Retry-After", when),), b"", time.time())
     assert 117 <= _retry_after(answer) <= 120
     assert _retry_after(replace(answer, headers=(("Retry-After", "soon"),))) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "²",
+        "١٢٠",
+        "1.5",
+        "-1",
+        "+1",
+        "1e3",
+        "Mon, 32 Aug 2020 00:00:00 GMT",
+        "Mon, 9999999999 Aug 2020 00:00:00 GMT",
+    ],
+)
+def test_a_retry_after_neither_ascii_digits_nor_an_http_date_is_absent(value):
+    """RFC 9110 10.2.3: delta-seconds are 1*DIGIT, ASCII; "²" is a digit to str.isdigit but not to float."""
+    answer = Page("http://a/", "http://a/", 429, (("Retry-After", value),), b"", time.time())
+    assert _retry_after(answer) is None
+    assert _retry_after(replace(answer, headers=(("Retry-After", " 120 "),))) == 120.0
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_bad_retry_after_means_the_usual_backoff_not_a_bug(status, caplog):
+    """The URL is retried after the backoff, as with no Retry-After, and nothing is logged as an error."""
+    route = first_then(Response(status, (("Retry-After", "²"),)), Response(body=GOOD_HTML))
+    with (
+        WebServer({"/busy": route}, robots=None) as server,
+        Fetcher(config(retries=1, backoff=0.2)) as fetcher,
+        Crawler(fetcher, threads=1) as crawler,
+    ):
+        crawler.submit(server.host, [(server.url("/busy"), "busy")])
+        ((_, _, page),) = crawler.drain()
+    assert isinstance(page, Page) and page.body == GOOD_HTML
+    first, retry = [r for r in server.requests if r.path == "/busy"]
+    assert 0.2 - SLACK <= retry.started - first.finished < 1.0
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 def test_a_retry_after_past_the_deadline_is_not_waited_for():

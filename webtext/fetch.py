@@ -300,13 +300,16 @@ class Fetcher:
 
 
 def _retry_after(response: Page) -> float | None:
-    """Retry-After's seconds, given as seconds or as an HTTP date (RFC 9110 10.2.3); None when absent or bad."""
+    """Retry-After's seconds, given as seconds or as an HTTP date (RFC 9110 10.2.3); None when absent or bad.
+
+    Seconds are ASCII digits only: str.isdigit alone also takes "²" or "١", which float() then rejects.
+    """
     value = (response.header("retry-after") or "").strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a day or year past what C ints hold
         return None
     if when.tzinfo is None:  # HTTP dates are GMT
         when = when.replace(tzinfo=datetime.timezone.utc)
