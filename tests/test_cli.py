@@ -165,10 +165,12 @@ def test_build_print_config_then_config_round_trips(tmp_path):
         ("[fetching]\ndeadline = 5\n", "unknown key 'fetching' at the top level"),
         ("[links]\nbefore = 2018\n", "[links] before: expected a date, got 2018"),
         ("submissions = [\n", "not TOML"),
+        ("submissions = " + "[" * 5000 + "\n", "not TOML (nested too deeply)"),
+        ('{"config": ' + "[" * 100_000, "not JSON (nested too deeply)"),
     ],
 )
 def test_build_config_file_errors_name_table_and_key(tmp_path, toml, message):
-    run_toml = tmp_path / "run.toml"
+    run_toml = tmp_path / ("run.json" if toml.startswith("{") else "run.toml")
     run_toml.write_text(toml)
     result = CliRunner().invoke(main, ["build", "--config", str(run_toml), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and message in result.output, result.output

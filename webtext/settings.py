@@ -315,6 +315,8 @@ def read_file(path: str) -> dict:
             record = json.loads(text)
         except json.JSONDecodeError as error:
             raise SettingError(f"{path}: not JSON ({error})") from None
+        except RecursionError:
+            raise SettingError(f"{path}: not JSON (nested too deeply)") from None
         if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
             raise SettingError(f"{path}: holds no recorded `config`")
         return record["config"]
@@ -322,6 +324,8 @@ def read_file(path: str) -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SettingError(f"{path}: not TOML ({error})") from None
+    except RecursionError:
+        raise SettingError(f"{path}: not TOML (nested too deeply)") from None
 
 
 # ---------------------------------------------------------------------- TOML
