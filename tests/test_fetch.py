@@ -16,6 +16,7 @@ from webserver import GOOD_HTML, HTML, Response, WebServer, first_then, max_in_f
 from webtext.crawler import Crawler
 from webtext.fetch import FetchConfig, Fetcher, _retry_after
 from webtext.hosts import HostGate, host_key
+from webtext.links import canonical_url
 from webtext.page import FETCH_ERROR, FETCH_REASONS, Page
 from webtext.robots import parse_robots
 
@@ -230,6 +231,20 @@ def test_a_retry_after_past_the_deadline_is_not_waited_for():
 def test_private_addresses_are_refused(url):
     with Fetcher(config(allow_private=False)) as fetcher:
         assert fetcher.fetch(url) == "private_address"
+        assert fetcher.fetch(canonical_url(url)) == "private_address"  # as the pipeline fetches it
+
+
+def test_an_ipv6_literal_is_fetched_by_its_canonical_url_unless_it_is_private():
+    with WebServer(address="::1") as server:
+        url = canonical_url(f"HTTP://[0:0:0:0:0:0:0:1]:{server.port}/page.html#top")
+        assert url == server.url("/page.html")
+        with Fetcher(config()) as fetcher:
+            assert isinstance(fetcher.fetch(url), Page)
+            relative = fetcher.fetch(canonical_url(f"http://[::1]:{server.port}/chain/2"))
+            assert relative.final_url == server.url("/page.html")  # redirects resolved against [::1]
+        with Fetcher(config(allow_private=False)) as guarded:
+            assert guarded.fetch(url) == "private_address"
+    assert [r.path for r in server.requests].count("/page.html") == 2  # none from the guarded fetcher
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from webtext import links
+from webtext.hosts import host_key
 from webtext.links import LinkRules, Provenance, canonical_url, rejection, unix_time
 from webtext.submissions import Submission, parse_submission
 
@@ -147,12 +148,24 @@ def test_every_rule_is_a_switch():
         ("https://example.com:99999/", None),
         ("http://gizmodo.com/#!5778431/an-article", "http://gizmodo.com/#!5778431/an-article"),
         ("", None),
+        ("http://[2001:DB8::1]:8080/path", "http://[2001:db8::1]:8080/path"),  # IPv6: brackets kept
+        ("https://[2606:4700:4700:0:0:0:0:1111]:443/", "https://[2606:4700:4700::1111]/"),  # and compressed
+        ("http://[::FFFF:127.0.0.1]/", "http://[::ffff:7f00:1]/"),  # in hex, as WHATWG URLs spell it
+        ("http://[fe80::1%25eth0]/", None),  # a zone names an interface of the crawling machine
+        ("http://[v1.fe]/", None),  # IPvFuture: no browser knows it
+        ("http://[::1/", None),
     ],
 )
 def test_canonical_url(url, canonical):
     assert canonical_url(url) == canonical
     if canonical is not None:
         assert canonical_url(canonical) == canonical  # idempotent: key and equality agree
+
+
+def test_a_public_ipv6_literal_passes_the_link_stage():
+    url = canonical_url("http://[2606:4700:4700::1111]:8080/a")
+    assert rejection(_submission(url), LinkRules()) is None
+    assert host_key(url) == "[2606:4700:4700::1111]:8080"  # what fetching groups and checks it by
 
 
 def test_provenance_merges_in_any_order():

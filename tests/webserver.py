@@ -1,6 +1,6 @@
 """A local HTTP server with hostile routes, to test and benchmark the crawler without the network.
 
-Each WebServer listens on its own 127.0.0.1 port. The crawler's politeness and robots.txt key is host:port,
+Each WebServer listens on its own 127.0.0.1 port (or ::1's, for IPv6 literals). The crawler's politeness and robots.txt key is host:port,
 so several servers are several hosts to it. Every request is recorded (path, headers, and start and end
 on the `time.monotonic()` clock) so that tests can check politeness from the server's side.
 
@@ -97,7 +97,7 @@ def gzip_bomb() -> bytes:
 
 
 class WebServer:
-    """A threaded HTTP/1.1 server on 127.0.0.1 with the hostile routes below, plus `routes` (which win).
+    """A threaded HTTP/1.1 server on 127.0.0.1 (or `address`) with the hostile routes below, plus `routes` (which win).
 
     Built-in routes: / and /page.html (a good page), /private/page.html (disallowed by the default
     robots.txt), /slow (answers after SLOW_SECONDS), /drip (a byte every 0.1 s, for ever), /drip-headers
@@ -116,21 +116,23 @@ class WebServer:
         robots: str | None = DEFAULT_ROBOTS,
         robots_status: int = 200,
         latency: float = 0.0,
+        address: str = "127.0.0.1",
     ):
         self.latency = latency
         self._stopping = threading.Event()
         self._changed = threading.Condition()
         self._answering = 0
         self._requests: list[Request] = []
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = (_Server6 if ":" in address else _Server)((address, 0), _Handler)
         self._server.web = self
         self.port = self._server.server_address[1]
+        self._address = f"[{address}]" if ":" in address else address
         self.routes: dict[str, Route] = {**self._builtin_routes(robots, robots_status), **(routes or {})}
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self._address}:{self.port}"
 
     def url(self, path: str = "/") -> str:
         return f"http://{self.host}{path}"
@@ -262,6 +264,10 @@ class _Server(ThreadingHTTPServer):
         """Clients hanging up on hostile routes is the point, not an error."""
         if not isinstance(sys.exc_info()[1], OSError):
             super().handle_error(request, client_address)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -8,6 +8,7 @@ is a field of `LinkRules`, and every rejected link has a reason.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -166,16 +167,18 @@ def rejection(submission: Submission, rules: LinkRules) -> str | None:
 def canonical_url(url: str) -> str | None:
     """The one spelling of `url` used both as the dedup key and for equality; None if not http(s).
 
-    Lowercase scheme and host, no default port, no fragment (but a "#!" one), no tracking parameters, the query
-    sorted, `&amp;` unescaped, an empty path as "/", and percent-escapes normalised.
+    Lowercase scheme and host, an IPv6 address compressed, no default port, no fragment (but a "#!" one), no
+    tracking parameters, the query sorted, `&amp;` unescaped, an empty path as "/", and percent-escapes normalised.
     """
     parts = _split(url.replace("&amp;", "&"))
     if parts is None:
         return None
-    host = parts.hostname.rstrip(".")
     try:
         port = parts.port
-        host = host.encode("idna").decode("ascii")
+        if parts.netloc.rpartition("@")[2].startswith("["):
+            host = _ipv6_host(parts.hostname)
+        else:
+            host = parts.hostname.rstrip(".").encode("idna").decode("ascii")
     except (ValueError, UnicodeError):
         return None
     default = {"http": 80, "https": 443}[parts.scheme]
@@ -190,6 +193,18 @@ def canonical_url(url: str) -> str | None:
     # A "#!" fragment is the page itself on AJAX-era sites (twitter.com/#!/user/status/1): keep it.
     fragment = parts.fragment if parts.fragment.startswith("!") else ""
     return urlunsplit((parts.scheme, netloc, path, urlencode(sorted(query)), fragment))
+
+
+def _ipv6_host(address: str) -> str:
+    """A bracketed host as "[compressed address]"; ValueError for what no browser takes for IPv6: an IPvFuture
+    address, or a zone ("%25eth0", an interface of the crawling machine)."""
+    ip = ipaddress.IPv6Address(address)
+    if ip.scope_id is not None:
+        raise ValueError(f"an IPv6 zone in a URL: {address}")
+    if ip.ipv4_mapped is not None:  # in hex as WHATWG URLs write it (Python from 3.13 writes ::ffff:1.2.3.4)
+        high, low = divmod(int(ip.ipv4_mapped), 1 << 16)
+        return f"[::ffff:{high:x}:{low:x}]"
+    return f"[{ip.compressed}]"
 
 
 def url_host(url: str) -> str:
