@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import gzip
 import logging
@@ -14,6 +15,7 @@ import pytest
 from webserver import GOOD_HTML, HTML, Response, WebServer, first_then, max_in_flight, min_start_gap
 
 from webtext.crawler import Crawler
+from webtext.extract import Extracted, extract_page
 from webtext.fetch import FetchConfig, Fetcher, _retry_after
 from webtext.hosts import HostGate, host_key
 from webtext.links import canonical_url
@@ -113,6 +115,31 @@ def test_bodies_come_back_as_sent_after_content_decoding(server, fetcher):
     assert fetcher.fetch(server.url("/no-charset")).charset is None
     sniffed = fetcher.fetch(server.url("/no-type"))
     assert (sniffed.content_type, sniffed.body) == ("", GOOD_HTML)
+
+
+UTF16_PROSE = (
+    "A page saved by an old Windows editor is UTF-16 with a byte order mark: its ASCII letters carry "
+    "zero bytes, which must not make it binary. Naïve café “quotes” 日本語 — all decoded by the BOM."
+)
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("headers", [(("Content-Type", "text/html; charset=windows-1252"),), ()])
+def test_a_utf16_page_with_a_bom_is_html_decoded_by_its_bom(codec, headers):
+    """The BOM wins over the header's charset (WHATWG); an untyped UTF-16 page is sniffed as HTML too."""
+    html = f"<html><head><title>t</title></head><body><article><p>{UTF16_PROSE}</p></article></body></html>"
+    bom = codecs.BOM_UTF16_LE if codec == "utf-16-le" else codecs.BOM_UTF16_BE
+    routes = {
+        "/utf16": Response(headers=headers, body=bom + html.encode(codec)),
+        "/utf16-nul": Response(headers=headers, body=bom + "<html>\0</html>".encode(codec)),
+    }
+    with WebServer(routes) as server, Fetcher(config()) as fetcher:
+        page = fetcher.fetch(server.url("/utf16"))
+        assert fetcher.fetch(server.url("/utf16-nul")) == "not_html"  # a NUL character is still binary
+    assert isinstance(page, Page)
+    extracted = extract_page(page.body, page.charset, page.url)
+    assert isinstance(extracted, Extracted)
+    assert (UTF16_PROSE in extracted.text, extracted.charset) == (True, codec)
 
 
 def test_redirects_are_followed_and_bounded(server):

@@ -4,6 +4,7 @@ none, so that the pipeline counts what live fetching and replay lose in the same
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 
 
@@ -75,6 +76,7 @@ FETCH_REASONS = (
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _SNIFF_BYTES = 1024
+_UTF16_BOMS = ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 
 
 def page_rejection(page: Page) -> str | None:
@@ -85,7 +87,7 @@ def page_rejection(page: Page) -> str | None:
     """
     if not 200 <= page.status < 300:
         return status_reason(page.status) or HTTP_REDIRECT
-    head = page.body[:_SNIFF_BYTES]
+    head = _sniffed_head(page.body)
     if page.content_type and page.content_type not in HTML_TYPES:
         return NOT_HTML
     if b"\0" in head or not (page.content_type or _looks_like_html(head)):
@@ -104,6 +106,16 @@ def status_reason(status: int) -> str | None:
     if 400 <= status < 500:
         return HTTP_CLIENT_ERROR
     return HTTP_SERVER_ERROR
+
+
+def _sniffed_head(body: bytes) -> bytes:
+    """The body's first bytes as the sniff reads them: UTF-16 with a BOM (which decides a page's encoding
+    before any header, as in browsers) transcoded to UTF-8, so that the zero bytes of its ASCII letters are
+    not taken for a binary file's NULs, while a NUL character still is one."""
+    for bom, codec in _UTF16_BOMS:
+        if body.startswith(bom):
+            return body[len(bom) : _SNIFF_BYTES].decode(codec, "replace").encode("utf-8")
+    return body[:_SNIFF_BYTES]
 
 
 def _looks_like_html(head: bytes) -> bool:
