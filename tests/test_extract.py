@@ -87,9 +87,34 @@ def test_header_that_says_utf8_over_cp1252_bytes_does_not_win():
     assert (WESTERN in text, charset) == (True, "cp1252")
 
 
-def test_header_latin1_means_windows_1252_as_in_browsers():
-    text, charset = decode_html(_page(WESTERN).encode("cp1252"), "ISO-8859-1")
+@pytest.mark.parametrize("label", ["ISO-8859-1", "latin1", "us-ascii", "ascii"])
+def test_header_latin1_means_windows_1252_as_in_browsers(label):
+    text, charset = decode_html(_page(WESTERN).encode("cp1252"), label)
     assert (WESTERN in text, charset) == (True, "cp1252")
+    assert decode_html(b"<p>\x93quoted\x94</p>", label) == ("<p>\u201cquoted\u201d</p>", "cp1252")
+
+
+@pytest.mark.parametrize("label", ["cp500", "ibm037", "utf-32", "latin-1"])
+@pytest.mark.parametrize("where", ["header", "meta"])
+def test_labels_browsers_do_not_know_count_as_none(label, where):
+    """Browsers know the WHATWG Encoding Standard's labels only: an EBCDIC label on an ASCII page is no
+    reason to read it as EBCDIC (and lose it as no_text)."""
+    html = ARTICLE.replace('<meta charset="utf-8">', f'<meta charset="{label}">' if where == "meta" else "")
+    result = extract_page(html.encode("ascii"), label if where == "header" else None, URL)
+    assert isinstance(result, Extracted)
+    assert (PARAGRAPHS[0] in result.text, result.charset) == (True, "utf-8")
+
+
+@pytest.mark.parametrize(
+    ("label", "content", "codec"),
+    [
+        ("iso-8859-8-i", "שלום עולם, מה שלומך היום?", "iso8859-8"),  # a label Python does not know
+        ("csisolatin5", "Fiyatı 10 €, “güzel” değil mi?", "cp1254"),  # ISO-8859-9 to Python
+    ],
+)
+def test_whatwg_labels_mean_what_they_mean_to_browsers(label, content, codec):
+    text, charset = decode_html(_page(content).encode(codec), label)
+    assert (content in text, charset) == (True, codec)
 
 
 def test_valid_utf8_beats_a_legacy_header():

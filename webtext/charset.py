@@ -14,34 +14,64 @@ _META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([a-z0-9_.:-]+)
 PRESCAN_BYTES = 4096
 """How far into a page a <meta charset> (or an <html lang>) is looked for, as browsers prescan it."""
 
-_WHATWG_LABELS = {
-    **dict.fromkeys(
-        ("ascii", "us-ascii", "iso-8859-1", "iso8859-1", "iso_8859-1", "iso88591", "latin1", "latin-1", "l1",
-         "cp819", "ibm819", "iso-ir-100", "csisolatin1", "x-cp1252", "windows-1252", "cp1252"),
-        "cp1252",
-    ),
-    **dict.fromkeys(("iso-8859-9", "iso8859-9", "iso_8859-9", "iso88599", "latin5", "l5", "iso-ir-148"), "cp1254"),
-    **dict.fromkeys(("tis-620", "iso-8859-11", "iso8859-11", "dos-874", "windows-874"), "cp874"),
-    **dict.fromkeys(("gb2312", "gb_2312", "gb_2312-80", "csgb2312", "chinese", "gbk", "x-gbk", "iso-ir-58"), "gb18030"),
-    **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "x-x-big5", "csbig5"), "big5hkscs"),
-    **dict.fromkeys(
-        ("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "ms932", "windows-31j", "csshiftjis"), "cp932"
-    ),
-    **dict.fromkeys(
-        ("euc-kr", "cseuckr", "korean", "ks_c_5601-1987", "ks_c_5601-1989", "ksc5601", "ksc_5601", "windows-949"),
-        "cp949",
-    ),
-    **dict.fromkeys(("macintosh", "mac", "x-mac-roman", "csmacintosh"), "mac_roman"),
-    **dict.fromkeys(("x-mac-cyrillic", "x-mac-ukrainian"), "mac_cyrillic"),
-    **dict.fromkeys(("utf8", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8"), "utf-8"),
+_WHATWG_ENCODINGS = {
+    "utf-8": "unicode-1-1-utf-8 unicode11utf8 unicode20utf8 utf-8 utf8 x-unicode20utf8",
+    "cp866": "866 cp866 csibm866 ibm866",
+    "iso8859-2": "csisolatin2 iso-8859-2 iso-ir-101 iso8859-2 iso88592 iso_8859-2 iso_8859-2:1987 l2 latin2",
+    "iso8859-3": "csisolatin3 iso-8859-3 iso-ir-109 iso8859-3 iso88593 iso_8859-3 iso_8859-3:1988 l3 latin3",
+    "iso8859-4": "csisolatin4 iso-8859-4 iso-ir-110 iso8859-4 iso88594 iso_8859-4 iso_8859-4:1988 l4 latin4",
+    "iso8859-5": "csisolatincyrillic cyrillic iso-8859-5 iso-ir-144 iso8859-5 iso88595 iso_8859-5 iso_8859-5:1988",
+    "iso8859-6": "arabic asmo-708 csiso88596e csiso88596i csisolatinarabic ecma-114 iso-8859-6 iso-8859-6-e "
+    "iso-8859-6-i iso-ir-127 iso8859-6 iso88596 iso_8859-6 iso_8859-6:1987",
+    "iso8859-7": "csisolatingreek ecma-118 elot_928 greek greek8 iso-8859-7 iso-ir-126 iso8859-7 iso88597 "
+    "iso_8859-7 iso_8859-7:1987 sun_eu_greek",
+    "iso8859-8": "csiso88598e csisolatinhebrew hebrew iso-8859-8 iso-8859-8-e iso-ir-138 iso8859-8 iso88598 "
+    "iso_8859-8 iso_8859-8:1988 visual "
+    "csiso88598i iso-8859-8-i logical",  # ISO-8859-8-I: the same bytes, read in logical order
+    "iso8859-10": "csisolatin6 iso-8859-10 iso-ir-157 iso8859-10 iso885910 l6 latin6",
+    "iso8859-13": "iso-8859-13 iso8859-13 iso885913",
+    "iso8859-14": "iso-8859-14 iso8859-14 iso885914",
+    "iso8859-15": "csisolatin9 iso-8859-15 iso8859-15 iso885915 iso_8859-15 l9",
+    "iso8859-16": "iso-8859-16",
+    "koi8-r": "cskoi8r koi koi8 koi8-r koi8_r",
+    "koi8-u": "koi8-ru koi8-u",
+    "mac-roman": "csmacintosh mac macintosh x-mac-roman",
+    "cp874": "dos-874 iso-8859-11 iso8859-11 iso885911 tis-620 windows-874",
+    "cp1250": "cp1250 windows-1250 x-cp1250",
+    "cp1251": "cp1251 windows-1251 x-cp1251",
+    "cp1252": "ansi_x3.4-1968 ascii cp1252 cp819 csisolatin1 ibm819 iso-8859-1 iso-ir-100 iso8859-1 iso88591 "
+    "iso_8859-1 iso_8859-1:1987 l1 latin1 us-ascii windows-1252 x-cp1252",
+    "cp1253": "cp1253 windows-1253 x-cp1253",
+    "cp1254": "cp1254 csisolatin5 iso-8859-9 iso-ir-148 iso8859-9 iso88599 iso_8859-9 iso_8859-9:1989 l5 latin5 "
+    "windows-1254 x-cp1254",
+    "cp1255": "cp1255 windows-1255 x-cp1255",
+    "cp1256": "cp1256 windows-1256 x-cp1256",
+    "cp1257": "cp1257 windows-1257 x-cp1257",
+    "cp1258": "cp1258 windows-1258 x-cp1258",
+    "mac-cyrillic": "x-mac-cyrillic x-mac-ukrainian",
+    "gb18030": "chinese csgb2312 csiso58gb231280 gb2312 gb_2312 gb_2312-80 gbk iso-ir-58 x-gbk "
+    "gb18030",  # GBK: decoded as gb18030, its superset
+    "big5hkscs": "big5 big5-hkscs cn-big5 csbig5 x-x-big5",
+    "euc_jp": "cseucpkdfmtjapanese euc-jp x-euc-jp",
+    "iso2022_jp": "csiso2022jp iso-2022-jp",
+    "cp932": "csshiftjis ms932 ms_kanji shift-jis shift_jis sjis windows-31j x-sjis",
+    "cp949": "cseuckr csksc56011987 euc-kr iso-ir-149 korean ks_c_5601-1987 ks_c_5601-1989 ksc5601 ksc_5601 "
+    "windows-949",
+    "utf-16-be": "unicodefffe utf-16be",
+    "utf-16-le": "csunicode iso-10646-ucs-2 ucs-2 unicode unicodefeff utf-16 utf-16le",
 }  # fmt: skip
-"""Labels that browsers (the WHATWG Encoding standard) decode differently from Python's codec of
-the same name: a page labelled ISO-8859-1 or ASCII really is windows-1252, Shift_JIS is windows-31j."""
+"""Python's codec for each encoding of the WHATWG Encoding Standard, with its labels: the only charsets
+browsers know (https://encoding.spec.whatwg.org/#names-and-labels). ISO-8859-1 and ASCII really are
+windows-1252 there, Shift_JIS is windows-31j, EUC-KR windows-949, Big5 Big5-HKSCS. Left out, so that such
+a label counts as none: "replacement" (ISO-2022-KR, ISO-2022-CN, HZ: a whole page as one U+FFFD, a guard
+against script injection) and x-user-defined (bytes over 0x7F as private-use characters), which have no
+text to give, and which Python has no codec for."""
 
-_NOT_WEB_CODECS = frozenset(
-    {"utf-7", "idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"}
-)
-"""Codecs Python knows that no browser decodes a page with (utf-7 is a known XSS vector)."""
+_LABELS = {
+    label: codecs.lookup(codec).name
+    for codec, labels in _WHATWG_ENCODINGS.items()
+    for label in labels.split()
+}
 
 _GUESS_CANDIDATES = (
     "cp1252", "cp1251", "koi8_r", "koi8_u", "mac_cyrillic", "iso8859_5", "cp1253", "iso8859_7", "cp1255",
@@ -81,16 +111,9 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
 
 
 def _codec(label: str | None) -> str | None:
-    """The Python codec a browser would use for a charset label, or None if there is none."""
-    if not label:
-        return None
-    label = label.strip().strip("\"'").lower()
-    label = _WHATWG_LABELS.get(label, label)
-    try:
-        name = codecs.lookup(label).name
-    except (LookupError, ValueError, TypeError):
-        return None
-    return None if name in _NOT_WEB_CODECS else name
+    """The Python codec of a charset label as browsers read it, or None for a label they do not know (cp500,
+    utf-7, utf-32, ...), which then counts as no label at all."""
+    return _LABELS.get(label.strip().strip("\"'").lower()) if label else None
 
 
 def _meta_codec(body: bytes) -> str | None:
@@ -111,8 +134,9 @@ def _strict(body: bytes, codec: str) -> str | None:
 
 
 def _guess_codec(body: bytes) -> str | None:
+    """One of _GUESS_CANDIDATES (a Python codec name, not a label), or None."""
     try:
         best = charset_normalizer.from_bytes(body, cp_isolation=list(_GUESS_CANDIDATES)).best()
+        return codecs.lookup(best.encoding).name if best is not None else None
     except Exception:  # a guess is optional; windows-1252 follows
         return None
-    return _codec(best.encoding) if best is not None else None
