@@ -1,7 +1,8 @@
 """Documents from files: plain text, JSONL with a text field (optionally compressed), Parquet shards.
 
 The unit is the whole document, as in GPT-2: a text file is one document, a JSONL line is one, a
-Parquet row is one. Undecodable bytes are replaced with U+FFFD and counted, never fatal.
+Parquet row is one. Undecodable bytes are replaced with U+FFFD and counted, never fatal; a null text
+(a Parquet null, JSON's null) is skipped and counted.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class CorpusStats:
     documents: int = 0
     bytes: int = 0
     documents_with_replaced_bytes: int = 0
+    null_texts_skipped: int = 0
 
 
 def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -94,6 +96,9 @@ def iter_documents(
         try:
             with open(path, "rb") as raw:
                 for document in read_documents(raw, str(path), file_format, text_field):
+                    if document is None:
+                        stats.null_texts_skipped += 1
+                        continue
                     text, replaced = decode_document(document)
                     stats.documents += 1
                     stats.documents_with_replaced_bytes += replaced
@@ -103,9 +108,12 @@ def iter_documents(
             raise CorpusError(f"{path}: cannot read ({type(error).__name__}: {error})") from error
 
 
-def read_documents(raw: BinaryIO, name: str, fmt: str, text_field: str = "text") -> Iterator[bytes | str]:
+def read_documents(
+    raw: BinaryIO, name: str, fmt: str, text_field: str = "text"
+) -> Iterator[bytes | str | None]:
     """The documents in one opened file (still compressed, as stored): bytes from text files, str from
-    JSONL and Parquet. `name` picks the decompression and labels errors; Beam pipelines call this too."""
+    JSONL and Parquet, None for a null text, which the caller counts. `name` picks the decompression and
+    labels errors; Beam pipelines call this too."""
     reader = {"text": _read_text, "jsonl": _read_jsonl, "parquet": _read_parquet}[fmt]
     return reader(raw, name, text_field)
 
@@ -138,7 +146,7 @@ def _read_text(raw: BinaryIO, name: str, text_field: str) -> Iterator[bytes]:
         yield stream.read()
 
 
-def _read_jsonl(raw: BinaryIO, name: str, text_field: str) -> Iterator[str]:
+def _read_jsonl(raw: BinaryIO, name: str, text_field: str) -> Iterator[str | None]:
     with decompressing(raw, name) as stream:
         for number, line in enumerate(stream, start=1):
             if not line.strip():
@@ -152,13 +160,18 @@ def _read_jsonl(raw: BinaryIO, name: str, text_field: str) -> Iterator[str]:
                 record = json.loads(line)
             except ValueError as error:
                 raise CorpusError(f"{name}:{number}: invalid JSON ({error})") from None
-            text = record.get(text_field) if isinstance(record, dict) else None
-            if not isinstance(text, str):
+            except RecursionError:
+                raise CorpusError(f"{name}:{number}: invalid JSON (nested too deeply to parse)") from None
+            text = record.get(text_field, ...) if isinstance(record, dict) else ...
+            if text is None:  # JSON's null, as a Parquet null
+                yield None
+            elif isinstance(text, str):
+                yield _ReplacedText(text) if replaced else text
+            else:
                 raise CorpusError(f"{name}:{number}: no string field {text_field!r}")
-            yield _ReplacedText(text) if replaced else text
 
 
-def _read_parquet(raw: BinaryIO, name: str, text_field: str) -> Iterator[str]:
+def _read_parquet(raw: BinaryIO, name: str, text_field: str) -> Iterator[str | None]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -172,7 +185,7 @@ def _read_parquet(raw: BinaryIO, name: str, text_field: str) -> Iterator[str]:
     if not (pa.types.is_string(column_type) or pa.types.is_large_string(column_type)):
         raise CorpusError(f"{name}: column {text_field!r} holds {column_type}, not text")
     for batch in parquet.iter_batches(columns=[text_field], batch_size=1024):
-        yield from (text for text in batch.column(0).to_pylist() if text is not None)
+        yield from batch.column(0).to_pylist()
 
 
 def count_tokens(
@@ -213,5 +226,6 @@ def count_tokens(
         "tokens": tokens,
         "bytes_per_token": round(stats.bytes / tokens, 4) if tokens else None,
         "documents_with_replaced_bytes": stats.documents_with_replaced_bytes,
+        "null_texts_skipped": stats.null_texts_skipped,
         "seconds": round(time.perf_counter() - started, 3),
     }

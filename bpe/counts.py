@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bpe.corpus import CorpusError, expand_inputs
 from bpe.encoding import replace_surrogates
+from bpe.files import replacing
 
 COUNTS_SCHEMA_FIELDS = ("piece", "count")
 
@@ -23,7 +24,7 @@ def counts_schema():
 
 
 def write_counts(path: str | os.PathLike, counts: Mapping[str, int]) -> None:
-    """Write atomically: a temporary name, then a rename, so no partial table is ever visible."""
+    """Write atomically (`bpe.files.replacing`), so no partial table is ever visible."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -42,9 +43,8 @@ def write_counts(path: str | os.PathLike, counts: Mapping[str, int]) -> None:
         {"piece": pieces, "count": pa.array(list(counts.values()), pa.int64())},
         schema=counts_schema(),
     )
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    pq.write_table(table, temporary, compression="zstd")
-    os.replace(temporary, path)
+    with replacing(path) as temporary:
+        pq.write_table(table, temporary, compression="zstd")
 
 
 def read_counts(inputs: Sequence[str | os.PathLike]) -> dict[str, int]:

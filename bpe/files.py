@@ -9,10 +9,13 @@ because a silently truncated vocabulary would produce wrong ids forever after.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -438,6 +441,29 @@ def write_hf_tokenizer_config(
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    with replacing(path) as temporary:
+        temporary.write_bytes(data)
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary name beside `path` to write to, renamed to `path` at the end, so that no partial file is
+    ever visible; removed if the writing fails (a full disk)."""
     temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def check_writable(directory: str | os.PathLike) -> None:
+    """Create `directory` and a file in it, then remove the file: an output that cannot be written (a
+    file in the way, a read-only filesystem, no permission) raises OSError before the work, not after it."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory))
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-check-"):
+        pass

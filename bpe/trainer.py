@@ -46,6 +46,7 @@ class TrainStats:
     documents: int = 0
     bytes_read: int = 0
     documents_with_replaced_bytes: int = 0
+    null_texts_skipped: int = 0
     unique_pretokens: int = 0
     merges: int = 0
     vocab_size: int = 0
@@ -149,6 +150,9 @@ def count_pretokens(
             counts = _count_in_workers(batches, pattern, workers)
     stats.files, stats.documents = corpus.files, corpus.documents
     stats.bytes_read, stats.documents_with_replaced_bytes = corpus.bytes, corpus.documents_with_replaced_bytes
+    stats.null_texts_skipped = corpus.null_texts_skipped
+    if corpus.null_texts_skipped:
+        stats.notes.append(f"{corpus.null_texts_skipped:,} documents with a null text were skipped")
     stats.unique_pretokens = len(counts)
     stats.count_seconds = time.perf_counter() - started
     return counts

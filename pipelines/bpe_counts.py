@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 import apache_beam as beam
 import regex
 from apache_beam.io.fileio import ReadableFile, ReadMatches
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -30,6 +30,7 @@ from bpe.compression import DECOMPRESSION_ERRORS
 from bpe.corpus import FORMATS, CorpusError, decode_document, detect_format, document_bytes, read_documents
 from bpe.counts import counts_schema
 from bpe.encoding import replace_surrogates
+from bpe.files import check_writable
 from bpe.pretokenize import GPT2_PATTERN, Pretokenizer
 from bpe.trainer import count_pieces
 from pipelines.files import MatchPaths
@@ -44,6 +45,7 @@ _files = Metrics.counter(METRICS_NAMESPACE, "files")
 _documents = Metrics.counter(METRICS_NAMESPACE, "documents")
 _bytes = Metrics.counter(METRICS_NAMESPACE, "bytes")
 _replaced = Metrics.counter(METRICS_NAMESPACE, "documents_with_replaced_bytes")
+_null_texts = Metrics.counter(METRICS_NAMESPACE, "null_texts_skipped")
 _unique = Metrics.counter(METRICS_NAMESPACE, "unique_pretokens")
 
 
@@ -65,7 +67,11 @@ def check_inputs(inputs: Sequence[str], fmt: str = "auto") -> None:
     """Fail before any worker starts if a pattern matches nothing or a file's format is unknown."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
-    for result in FileSystems.match(list(inputs)):
+    try:
+        results = FileSystems.match(list(inputs))
+    except BeamIOError as error:  # an OSError, which the command would take for the output's
+        raise CorpusError(f"cannot list the inputs: {error}") from None
+    for result in results:
         if not result.metadata_list:
             raise CorpusError(f"{result.pattern}: no files match")
         for metadata in result.metadata_list:
@@ -73,14 +79,18 @@ def check_inputs(inputs: Sequence[str], fmt: str = "auto") -> None:
 
 
 def read_file(file: ReadableFile, text_field: str = "text", fmt: str = "auto") -> Iterator[str]:
-    """One file's documents, decoded; files, documents and bytes go to the pipeline's metrics."""
+    """One file's documents, decoded; files, documents, bytes and null texts go to the pipeline's metrics."""
     path = file.metadata.path
     document_format = file_format(path, fmt)
     _files.inc()
     try:
         # Decompressed by bpe.corpus rather than by Beam, so a truncated file fails as it does locally.
         with file.open(compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-            yield from map(count_document, read_documents(raw, path, document_format, text_field))
+            for document in read_documents(raw, path, document_format, text_field):
+                if document is None:
+                    _null_texts.inc()
+                else:
+                    yield count_document(document)
     except DECOMPRESSION_ERRORS as error:
         raise CorpusError(f"{path}: cannot read ({type(error).__name__}: {error})") from error
 
@@ -200,6 +210,33 @@ class WriteCounts(beam.PTransform):
 # ---------------------------------------------------------------------- running
 
 
+def split_args(items: Sequence[str]) -> tuple[list[str], list[str]]:
+    """count-pretokens' INPUTS and Beam's options, which click leaves mixed: (inputs, options).
+
+    Beam's parser tells an option that takes a value (`--project P`) from a flag followed by an input
+    (`--save_main_session a.jsonl`). An option it does not know takes the next item as its value, as Beam
+    reads it, so that `check_pipeline_args` reports the typo of `--shardz 3`, not a missing input `3`. (So
+    does a flag of a runner whose options Beam learns only from the runner's module: none of Beam's own.)
+    """
+    parsers: list = []
+    PipelineOptions([]).get_all_options(add_extra_args_fn=parsers.append)
+    actions = parsers[0]._option_string_actions  # argparse's option table; it has no public view of it
+    inputs: list[str] = []
+    options: list[str] = []
+    rest = list(items)
+    while rest:
+        item = rest.pop(0)
+        if not item.startswith("-"):
+            inputs.append(item)
+            continue
+        options.append(item)
+        action = actions.get(item)
+        takes_value = "=" not in item and (action is None or action.nargs != 0)
+        if takes_value and rest and not rest[0].startswith("-"):
+            options.append(rest.pop(0))
+    return inputs, options
+
+
 def run(
     inputs: Sequence[str],
     out: str,
@@ -213,7 +250,8 @@ def run(
     """Count the pre-tokens of `inputs` (files or globs, any Beam filesystem) into `out`/counts-*.parquet.
 
     `num_shards` 0 lets the runner choose; `pipeline_args` are Beam's options (--runner=..., --project=...).
-    Returns the run's summary, read from its metrics.
+    Returns the run's summary, read from its metrics. A local `out` that cannot be written raises OSError
+    before the pipeline runs, and so does a write that fails while it runs.
     """
     check_inputs(inputs, fmt)
     try:
@@ -227,6 +265,8 @@ def run(
         raise CorpusError(
             f"{out}: already holds {OUTPUT_PREFIX}-*{OUTPUT_SUFFIX} files; use an empty directory"
         )
+    if FileSystems.get_scheme(out) is None:  # a local directory; remote ones are the runner's to check
+        check_writable(out)
     pipeline = beam.Pipeline(options=PipelineOptions(list(pipeline_args)))
     (
         pipeline
@@ -234,10 +274,23 @@ def run(
         | "CountPretokens" >> CountPretokens(pattern)
         | "WriteCounts" >> WriteCounts(prefix, num_shards)
     )
-    result = pipeline.run()
-    result.wait_until_finish()
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    except RuntimeError as error:  # how Beam re-raises an OSError from a step (a full disk): the OSError
+        if isinstance(error.__context__, OSError):
+            raise error.__context__ from None
+        raise
     summary = dict.fromkeys(
-        ("files", "documents", "bytes", "documents_with_replaced_bytes", "unique_pretokens"), 0
+        (
+            "files",
+            "documents",
+            "bytes",
+            "documents_with_replaced_bytes",
+            "null_texts_skipped",
+            "unique_pretokens",
+        ),
+        0,
     )
     for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
         value = counter.committed if counter.committed is not None else counter.attempted

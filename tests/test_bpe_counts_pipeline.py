@@ -144,7 +144,7 @@ def test_cli_counts_with_beam_options_then_trains_from_the_shards(corpus, tmp_pa
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "41 documents (7 files, 1 with invalid UTF-8 replaced)" in result.output
+    assert "41 documents (7 files, 1 with invalid UTF-8 replaced, 1 null texts skipped)" in result.output
     assert sorted(path.name for path in out.iterdir()) == [
         "counts-00000-of-00002.parquet",
         "counts-00001-of-00002.parquet",
@@ -185,3 +185,17 @@ def test_bad_record_fails_the_pipeline_naming_file_and_line(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"text": "fine"}\n{"body": "no text field"}\n', encoding="utf-8")
     with pytest.raises(CorpusError, match=r"bad\.jsonl:2: no string field 'text'"):
         run([str(tmp_path / "bad.jsonl")], str(tmp_path / "counts"), pipeline_args=FN_API)
+
+
+def test_beam_options_take_their_values_and_typos_are_refused(tmp_path):
+    (tmp_path / "docs.jsonl").write_text('{"text": "one two three"}\n', encoding="utf-8")
+    docs, runner = str(tmp_path / "docs.jsonl"), CliRunner()
+    for typo in (["--shardz", "3"], ["--shardz=3"]):  # `3` is the typo's value, not an input
+        result = runner.invoke(main, ["bpe", "count-pretokens", docs, *typo, "--out", str(tmp_path / "c")])
+        assert result.exit_code == 2, result.output
+        assert f"no such option: {typo[0]} (not a count-pretokens option" in result.output
+        assert "3: no files match" not in result.output and not (tmp_path / "c").exists()
+    spaced = ["--direct_num_workers", "1", "--save_main_session", docs, "--direct_running_mode", "in_memory"]
+    result = runner.invoke(main, ["bpe", "count-pretokens", *spaced, "--out", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    assert "in 1 documents (1 files" in result.output

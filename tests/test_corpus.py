@@ -98,3 +98,64 @@ def test_errors_name_path_and_line(tmp_path):
     with pytest.raises(CorpusError, match="x.zst: unknown format"):
         list(iter_documents([tmp_path / "x.zst"]))
     assert list(iter_documents([tmp_path / "x.parquet"], fmt="text")) == ["not parquet"]
+
+
+def _frames(*parts: bytes) -> bytes:
+    """A .zst of one frame per part (as concatenated files are), with checksums as the zstd CLI writes."""
+    return b"".join(zstandard.ZstdCompressor(write_checksum=True).compress(part) for part in parts)
+
+
+def _jsonl(texts) -> bytes:
+    return "".join(json.dumps({"text": text}) + "\n" for text in texts).encode()
+
+
+def test_a_zst_cut_inside_a_frame_is_an_error_like_a_cut_gz(tmp_path):
+    texts = [f"document {i} " * 8 for i in range(3000)]
+    data = _frames(_jsonl(texts[:1000]), _jsonl(texts[1000:]))
+    (tmp_path / "whole.jsonl.zst").write_bytes(data)
+    assert list(iter_documents([tmp_path / "whole.jsonl.zst"])) == texts  # every frame is read
+    for cut in (len(data) // 2, len(data) - 3):  # inside the second frame; inside its checksum
+        (tmp_path / "cut.jsonl.zst").write_bytes(data[:cut])
+        with pytest.raises(CorpusError, match=r"cut.jsonl.zst: cannot read \(EOFError: .*truncated"):
+            list(iter_documents([tmp_path / "cut.jsonl.zst"]))
+    # A text file is one document: a cut one must not pass for a shorter document.
+    (tmp_path / "cut.txt.zst").write_bytes(_frames(" ".join(texts).encode())[:-40])
+    with pytest.raises(CorpusError, match="cut.txt.zst: cannot read"):
+        list(iter_documents([tmp_path / "cut.txt.zst"]))
+    (tmp_path / "junk.jsonl.zst").write_bytes(data + b"not a frame")
+    with pytest.raises(CorpusError, match="junk.jsonl.zst: cannot read"):
+        list(iter_documents([tmp_path / "junk.jsonl.zst"]))
+
+
+def test_a_zst_cut_at_a_frame_boundary_reads_the_whole_frames(tmp_path):
+    """zstd has no end-of-stream marker after the last frame, so a multi-frame file cut exactly between two
+    frames looks complete: its whole frames are read, with no partial document. (Pushshift's dumps are
+    single frames, where every cut is inside the frame and detected.)"""
+    texts = [f"document {i}" for i in range(200)]
+    first = _frames(_jsonl(texts[:120]))
+    data = first + _frames(_jsonl(texts[120:]))
+    (tmp_path / "cut.jsonl.zst").write_bytes(data[: len(first)])
+    assert list(iter_documents([tmp_path / "cut.jsonl.zst"])) == texts[:120]
+
+
+def test_null_texts_are_skipped_and_counted(tmp_path):
+    pq.write_table(pa.table({"text": ["a", None, "b"]}), tmp_path / "rows.parquet")
+    (tmp_path / "lines.jsonl").write_text('{"text": "c"}\n{"text": null}\n')
+    stats = CorpusStats()
+    assert list(iter_documents([tmp_path], stats=stats)) == ["c", "a", "b"]
+    assert (stats.documents, stats.null_texts_skipped) == (3, 2)
+
+
+def test_json_nested_too_deeply_is_invalid_json_not_a_crash(tmp_path):
+    (tmp_path / "deep.jsonl").write_text('{"text": "ok"}\n' + "[" * 100_000 + "\n")
+    with pytest.raises(CorpusError, match=r"deep.jsonl:2: invalid JSON \(nested too deeply"):
+        list(iter_documents([tmp_path / "deep.jsonl"]))
+
+
+def test_a_zst_with_pushshifts_2_gib_window_is_read(tmp_path):
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=31, enable_ldm=True)
+    path = tmp_path / "long.jsonl.zst"
+    with zstandard.ZstdCompressor(compression_params=params).stream_writer(path.open("wb")) as stream:
+        stream.write(_jsonl(["a", "b"]))  # streamed, of no known size: the header keeps the 2 GiB window
+    assert zstandard.get_frame_parameters(path.read_bytes()).window_size == 1 << 31
+    assert list(iter_documents([path])) == ["a", "b"]

@@ -41,7 +41,7 @@ def parse_submission(line: str | bytes) -> Submission | str:
     """A Submission, or the reason (one of LINE_REASONS) the line is not one."""
     try:
         record = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes ("[[[[...")
         return INVALID_JSON
     if not isinstance(record, dict):
         return NOT_AN_OBJECT

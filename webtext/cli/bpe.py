@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 
-from webtext.cli.options import document_options, load_vocab, read_input, vocab_option
+from webtext.cli.options import beam_args, document_options, load_vocab, read_input, vocab_option
 
 
 @click.group("bpe")
 def bpe_group() -> None:
     """GPT-2's byte-level BPE tokenizer: encode, decode, count."""
+
+
+@contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """Writing the output `path`: an OSError (a file in the way, read-only, a full disk, no permission) is
+    one line naming it."""
+    try:
+        yield
+    except OSError as error:
+        raise click.ClickException(f"{path}: cannot write ({error.strerror or error})") from None
+
+
+def _check_output(path: str, directory: bool = False) -> None:
+    """Fail now, not after the work, where the output cannot be written: a directory is created and a file
+    tried in it; an existing file is opened for appending (nothing written); a new one's directory tried."""
+    from bpe.files import check_writable
+
+    with _writing(path):
+        if directory:
+            check_writable(path)
+        elif os.path.exists(path):
+            open(path, "ab").close()
+        else:
+            check_writable(os.path.dirname(path) or ".")
 
 
 def _special_option(value: str):
@@ -45,6 +73,8 @@ def bpe_encode(
     """Encode FILES (default: stdin) to token ids; each file is one text."""
     import numpy as np
 
+    if output != "-":
+        _check_output(output)
     encoding = load_vocab(vocab)
     try:
         encoded = [
@@ -56,7 +86,7 @@ def bpe_encode(
     except ValueError as error:
         hint = "On the command line: --allowed-special all (or a comma-separated list), or --ordinary."
         raise click.ClickException(f"{error}\n{hint}") from None
-    with click.open_file(output, "wb") as stream:
+    with _writing(output), click.open_file(output, "wb") as stream:
         if output_format == "npy":
             dtype = np.uint16 if encoding.n_vocab <= 1 << 16 else np.uint32
             np.save(stream, np.fromiter((i for ids in encoded for i in ids), dtype=dtype))
@@ -77,6 +107,8 @@ def bpe_decode(vocab: str, file: str, input_format: str, output: str) -> None:
     """Decode token ids (whitespace-separated text, or a .npy array) back to the exact bytes."""
     import numpy as np
 
+    if output != "-":
+        _check_output(output)
     encoding = load_vocab(vocab)
     if input_format == "npy":
         try:
@@ -94,7 +126,7 @@ def bpe_decode(vocab: str, file: str, input_format: str, output: str) -> None:
         data = encoding.decode_bytes(ids)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    with click.open_file(output, "wb") as stream:
+    with _writing(output), click.open_file(output, "wb") as stream:
         stream.write(data)
 
 
@@ -183,6 +215,9 @@ def bpe_train(
 
     if bool(inputs) == bool(counts_paths):
         raise click.UsageError("give either INPUTS to count, or --counts files from an earlier count")
+    _check_output(out, directory=True)
+    if save_counts:
+        _check_output(save_counts)
     stats = TrainStats()
     try:
         if counts_paths:
@@ -199,7 +234,8 @@ def bpe_train(
                 stats=stats,
             )
         if save_counts:
-            write_counts(save_counts, counts)
+            with _writing(save_counts):
+                write_counts(save_counts, counts)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the same words are printed as a note below
             encoding = train_from_counts(
@@ -214,9 +250,9 @@ def bpe_train(
             )
     except (CorpusError, ValueError, regex.error) as error:
         raise click.ClickException(str(error)) from None
-    encoding.save(out)
-    summary = stats.as_dict()
-    (Path(out) / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with _writing(out):
+        encoding.save(out)
+        (Path(out) / "training.json").write_text(json.dumps(stats.as_dict(), indent=2) + "\n")
     source = (
         f"counts from {', '.join(counts_paths)}"
         if counts_paths
@@ -233,6 +269,7 @@ def bpe_train(
 
 
 @bpe_group.command("count-pretokens", context_settings={"ignore_unknown_options": True})
+@click.pass_context
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "--out", required=True, help="Directory for counts-*.parquet (local or any Beam filesystem, e.g. gs://)."
@@ -240,38 +277,41 @@ def bpe_train(
 @document_options
 @click.option("--shards", default=0, show_default=True, help="Output files; 0 lets the runner choose.")
 @click.option("--pattern", default=None, help="Pre-tokenizer regex (default: GPT-2's).")
-def bpe_count_pretokens(inputs, out, text_field, input_format, shards, pattern) -> None:
+def bpe_count_pretokens(
+    context: click.Context, inputs, out, text_field, input_format, shards, pattern
+) -> None:
     """Count pre-tokens in INPUTS (files, globs; DIR/** for a tree) with Apache Beam, for `bpe train --counts`.
 
-    Other options go to Beam, written as --name=value: e.g. --runner=DataflowRunner --project=... The
-    default runner is the local FnApiRunner (--direct_num_workers=N --direct_running_mode=multi_processing
-    to use N cores). Then: webtext bpe train --counts 'OUT/counts-*.parquet' --out VOCAB_DIR.
+    Other options go to Beam (--runner DataflowRunner --project ...); one that neither this command nor
+    Beam knows is refused. The default runner is the local FnApiRunner (--direct_num_workers=N
+    --direct_running_mode=multi_processing to use N cores). Then: webtext bpe train --counts
+    'OUT/counts-*.parquet' --out VOCAB_DIR.
     """
     from bpe.corpus import CorpusError
     from bpe.pretokenize import GPT2_PATTERN
     from pipelines import bpe_counts
-    from pipelines.options import with_local_runner
 
-    # Unknown options land among INPUTS (click's ignore_unknown_options); they are Beam's.
-    pipeline_args = [item for item in inputs if item.startswith("-")]
-    paths = [item for item in inputs if not item.startswith("-")]
+    # Options click does not know land among INPUTS (ignore_unknown_options); Beam's parser sorts them out.
+    paths, context.args = bpe_counts.split_args(inputs)
+    pipeline_args = beam_args(context)
     if not paths:
         raise click.UsageError("no INPUTS given")
-    pipeline_args = with_local_runner(pipeline_args)
-    try:
-        summary = bpe_counts.run(
-            paths,
-            out,
-            pattern=pattern or GPT2_PATTERN,
-            text_field=text_field,
-            fmt=input_format,
-            num_shards=shards,
-            pipeline_args=pipeline_args,
-        )
-    except (CorpusError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+    with _writing(out):
+        try:
+            summary = bpe_counts.run(
+                paths,
+                out,
+                pattern=pattern or GPT2_PATTERN,
+                text_field=text_field,
+                fmt=input_format,
+                num_shards=shards,
+                pipeline_args=pipeline_args,
+            )
+        except (CorpusError, ValueError) as error:
+            raise click.ClickException(str(error)) from None
     click.echo(
         f"read {summary['bytes']:,} bytes in {summary['documents']:,} documents ({summary['files']} files, "
-        f"{summary['documents_with_replaced_bytes']:,} with invalid UTF-8 replaced); "
+        f"{summary['documents_with_replaced_bytes']:,} with invalid UTF-8 replaced, "
+        f"{summary['null_texts_skipped']:,} null texts skipped); "
         f"{summary['unique_pretokens']:,} unique pre-tokens; wrote {len(summary['outputs'])} files to {out}"
     )
