@@ -16,11 +16,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bpe.compression import COMPRESSED_SUFFIXES, DECOMPRESSION_ERRORS, decompressing, strip_compression
+from bpe.manifest import IncompleteOutputError, check_directory
 
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".rst")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 PARQUET_SUFFIXES = (".parquet",)
 FORMATS = ("auto", "text", "jsonl", "parquet")
+BUILD_SUMMARY = "stats.json"
+BUILD_SHARDS = "documents-*-of-*.parquet"
+"""A build's summary and shards (webtext.shards.STATS_FILE and SHARD_GLOB, spelled here: bpe imports
+nothing of ours; a test checks they agree)."""
 
 
 class CorpusError(ValueError):
@@ -39,15 +44,30 @@ class CorpusStats:
 def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     """Files, directories (recursively) and globs -> a sorted, de-duplicated file list.
 
-    A `webtext build` output directory (one holding stats.json) stands for the Parquet shards at its top,
-    not for its stats.json, dropped/ and warc/.
+    A `webtext build` output directory (one holding stats.json, or shards named as a build names them)
+    stands for the Parquet shards at its top, not for its stats.json, dropped/ and warc/, and only when its
+    manifest vouches for them (`bpe.manifest`): a killed build's shards are refused. A glob naming the
+    shards reads them as they are.
     """
     files: list[Path] = []
     for item in map(os.fspath, inputs):
-        is_build = os.path.isfile(os.path.join(item, "stats.json"))
-        shards = glob.glob(os.path.join(glob.escape(item), "*.parquet")) if is_build else []
-        if shards:
-            found = list(map(Path, shards))
+        is_build = os.path.isdir(item) and (
+            os.path.isfile(os.path.join(item, BUILD_SUMMARY))
+            or bool(glob.glob(os.path.join(glob.escape(item), BUILD_SHARDS)))
+        )
+        if is_build:
+            try:
+                found = check_directory(
+                    item,
+                    BUILD_SUMMARY,
+                    BUILD_SHARDS,
+                    "a build's",
+                    "webtext build",
+                    anyway=f"name its shards with a glob ({os.path.join(item, BUILD_SHARDS)}) to read them as "
+                    "they are",
+                )
+            except IncompleteOutputError as error:
+                raise CorpusError(str(error)) from None
         elif os.path.isdir(item):
             found = [
                 p

@@ -68,11 +68,12 @@ def check_manifest(
     present: Mapping[str, int],
     what: str,
     rerun: str,
+    anyway: str = "pass --allow-incomplete to read what is there",
 ) -> list[str]:
     """The shard names `summary`'s manifest lists, after checking them against `present` (name -> size of
     the shards found in `directory`); IncompleteOutputError otherwise. what: "a build's" / "token";
-    rerun: the command that makes a complete set."""
-    fix = f"rerun `{rerun}` into an empty directory, or pass --allow-incomplete to read what is there"
+    rerun: the command that makes a complete set; anyway: how to read the directory regardless."""
+    fix = f"rerun `{rerun}` into an empty directory, or {anyway}"
     if summary is None:
         found = f"{len(present)} shard(s) but no {summary_name}" if present else f"no {summary_name}"
         raise IncompleteOutputError(
@@ -133,7 +134,7 @@ def parse_summary(text: str, path: str | os.PathLike) -> dict:
 
 
 def check_directory(
-    directory: str | os.PathLike, summary_name: str, shard_glob: str, what: str, rerun: str
+    directory: str | os.PathLike, summary_name: str, shard_glob: str, what: str, rerun: str, **anyway: str
 ) -> list[Path]:
     """`check_manifest` on a local directory: the paths of its listed shards."""
     directory = Path(directory)
@@ -143,5 +144,5 @@ def check_directory(
         if entry.is_file() and fnmatch.fnmatchcase(entry.name, shard_glob)
     }
     summary = read_summary(directory / summary_name)
-    names = check_manifest(str(directory), summary_name, summary, present, what, rerun)
+    names = check_manifest(str(directory), summary_name, summary, present, what, rerun, **anyway)
     return [directory / name for name in names]

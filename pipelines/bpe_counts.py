@@ -33,7 +33,7 @@ from bpe.encoding import replace_surrogates
 from bpe.files import check_writable
 from bpe.pretokenize import GPT2_PATTERN, Pretokenizer
 from bpe.trainer import count_pieces
-from pipelines.files import MatchPaths
+from pipelines.files import MatchPaths, run_pipeline
 
 METRICS_NAMESPACE = "bpe_counts"
 OUTPUT_PREFIX = "counts"
@@ -274,13 +274,7 @@ def run(
         | "CountPretokens" >> CountPretokens(pattern)
         | "WriteCounts" >> WriteCounts(prefix, num_shards)
     )
-    try:
-        result = pipeline.run()
-        result.wait_until_finish()
-    except RuntimeError as error:  # how Beam re-raises an OSError from a step (a full disk): the OSError
-        if isinstance(error.__context__, OSError):
-            raise error.__context__ from None
-        raise
+    result = run_pipeline(pipeline)  # a step's OSError (a full disk) as one OSError
     summary = dict.fromkeys(
         (
             "files",

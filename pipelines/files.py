@@ -19,6 +19,7 @@ from apache_beam.io.fileio import EmptyMatchTreatment, MatchAll
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from bpe.files import check_writable
 from bpe.manifest import HashingWriter, check_manifest, file_record, manifest, manifest_faults, parse_summary
 
 PENDING_MANIFEST = ".manifest.pending.json"
@@ -174,16 +175,14 @@ def prepare_output(directory: str, outputs: Sequence[str], summary_name: str, wh
     outputs; they would mix with this run's), saying how to clean it up; removes the temporary files
     that killed runs left behind."""
 
-    probe = FileSystems.join(directory, f".write-probe.{uuid.uuid4().hex}.tmp")
-    try:  # fail now, not when the shards are written at the end of the run
-        with FileSystems.create(probe, compression_type=CompressionTypes.UNCOMPRESSED):
-            pass
-        FileSystems.delete([probe])
-    except OSError as error:
-        why = "a file is in the way" if error.errno in (errno.EEXIST, errno.ENOTDIR) else error.strerror
-        failure = OutputError(f"{directory}: cannot write there ({why or error})")
-        failure.errno = error.errno
-        raise failure from None
+    if FileSystems.get_scheme(directory) is None:  # fail now, not when the shards are written at the end
+        try:
+            check_writable(directory)
+        except OSError as error:
+            why = "a file is in the way" if error.errno in (errno.EEXIST, errno.ENOTDIR) else error.strerror
+            failure = OutputError(f"{directory}: cannot write there ({why or error})")
+            failure.errno = error.errno
+            raise failure from None
 
     def found(*patterns: str) -> list[str]:
         matched = FileSystems.match([FileSystems.join(directory, pattern) for pattern in patterns])

@@ -11,8 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from manifests import write_manifest
 
-from bpe.corpus import CorpusError, CorpusStats, iter_documents
+from bpe.corpus import BUILD_SHARDS, BUILD_SUMMARY, CorpusError, CorpusStats, iter_documents
+from webtext.shards import SHARD_GLOB, STATS_FILE
 
 COMPRESSORS = {
     "": lambda data: data,
@@ -53,12 +55,32 @@ def test_text_parquet_directories_and_globs(tmp_path):
 def test_a_build_directory_stands_for_its_document_shards(tmp_path):
     for index, text in enumerate(["first shard", "second shard"]):
         pq.write_table(pa.table({"text": [text]}), tmp_path / f"documents-0000{index}-of-00002.parquet")
-    (tmp_path / "stats.json").write_text(json.dumps({"funnel": {}}, indent=2))
+    write_manifest(tmp_path, "stats.json", "documents-*-of-*.parquet", funnel={})
     (tmp_path / "dropped").mkdir()
     (tmp_path / "dropped" / "dropped-00000.jsonl").write_text('{"url": "https://a.example", "reason": "x"}\n')
     stats = CorpusStats()
     assert list(iter_documents([tmp_path], stats=stats)) == ["first shard", "second shard"]
     assert stats.files == 2
+
+
+def test_a_build_directory_its_manifest_does_not_vouch_for_is_refused(tmp_path):
+    """A killed build: shards under their final names, no stats.json. Read as a plain directory, it gave
+    part of a corpus (and its dropped/ records) without a word."""
+    pq.write_table(pa.table({"text": ["first shard"]}), tmp_path / "documents-00000-of-00002.parquet")
+    (tmp_path / "dropped").mkdir()
+    (tmp_path / "dropped" / "dropped-00000.jsonl").write_text('{"text": "a dropped record"}\n')
+    with pytest.raises(CorpusError, match="not a complete set of a build's shards: 1 shard"):
+        list(iter_documents([tmp_path]))
+    write_manifest(tmp_path, "stats.json", "documents-*-of-*.parquet")
+    pq.write_table(pa.table({"text": ["a second run's"]}), tmp_path / "documents-00001-of-00003.parquet")
+    with pytest.raises(CorpusError, match="1 shard.s. it does not list"):
+        list(iter_documents([tmp_path]))
+    # A glob names the files: read as they are.
+    assert len(list(iter_documents([str(tmp_path / "documents-*.parquet")]))) == 2
+
+
+def test_the_build_names_bpe_knows_are_the_builds():
+    assert (BUILD_SUMMARY, BUILD_SHARDS) == (STATS_FILE, SHARD_GLOB)
 
 
 def test_undecodable_bytes_are_replaced_and_counted(tmp_path):

@@ -80,6 +80,12 @@ def test_a_killed_build_is_refused_by_tokenize_and_its_rerun_says_how_to_clean_u
     assert rerun.exit_code == 1 and "of an interrupted run" in rerun.output
     assert f"rm -f {killed_build}/{SHARD_GLOB}" in rerun.output
 
+    for bpe in (["bpe", "count"], ["bpe", "train", "--vocab-size", "300", "--out", str(tmp_path / "v")]):
+        refused = runner.invoke(main, [*bpe, str(killed_build)])
+        assert refused.exit_code == 1 and "Traceback" not in refused.output
+        assert "not a complete set of a build's shards" in refused.output, refused.output
+        assert f"name its shards with a glob ({killed_build}/{SHARD_GLOB})" in refused.output
+
     anyway = runner.invoke(
         main, ["tokenize", "--shards", str(killed_build), "--out", str(tmp_path / "u"), "--allow-incomplete"]
     )
