@@ -18,8 +18,10 @@ saving leaves the previous checkpoint whole and never one that is half written.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +38,38 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: dict) -> None:
-    """Writes `checkpoint` (a dict with exactly KEYS) to `path` atomically."""
+    """Writes `checkpoint` (a dict with exactly KEYS) to `path` atomically; a write that fails (a full disk)
+    raises OSError naming `path`."""
     if set(checkpoint) != set(KEYS):
         raise CheckpointError(f"a checkpoint has the keys {', '.join(KEYS)}; got {', '.join(checkpoint)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, lambda stream: torch.save(checkpoint, stream))
+    try:
+        write_atomically(path, lambda stream: torch.save(checkpoint, stream))
+    except (OSError, RuntimeError) as error:
+        # torch's zip writer turns a failed write into RuntimeError("... unexpected pos ..."), the
+        # OSError (ENOSPC, EFBIG) being its context; the temporary file's name would mean nothing to a user.
+        cause = error if isinstance(error, OSError) else error.__context__
+        if not isinstance(cause, OSError):
+            raise
+        raise OSError(cause.errno, cause.strerror, str(path)) from error
+
+
+def check_writable(directory: str | os.PathLike) -> Path:
+    """Creates `directory` and writes, syncs and removes a file in it, so that a directory that cannot take
+    a file (read-only, full, under a regular file) fails now, with OSError naming it, not after the work."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory (a file is there)", str(directory))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test.") as probe:
+            probe.write(b"\0" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write there: {error.strerror}", str(directory)) from None
+    return directory
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

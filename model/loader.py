@@ -6,6 +6,10 @@ disjoint, adjacent tokens and world_size ranks see exactly what one rank accumul
 batches would. A shard too short for one window is skipped (`skipped`), and a shard's rest too short for a
 whole window is left for the next one; after the last shard the stream starts over. The position is two
 integers, so a resumed run reads on exactly where the interrupted one stopped.
+
+Given the model's vocab_size, each shard is checked when it is loaded to hold no id past it (one vectorised
+max over the memory map: ~7 ms per 100M tokens in the page cache, a read the training does anyway), since
+such an id would index past the embedding, or silently into its padded rows.
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ class TokenLoaderError(ValueError):
 
 class TokenLoader:
     def __init__(
-        self, pattern: str, batch_size: int, seq_len: int, rank: int = 0, world_size: int = 1
+        self,
+        pattern: str,
+        batch_size: int,
+        seq_len: int,
+        rank: int = 0,
+        world_size: int = 1,
+        vocab_size: int | None = None,
     ) -> None:
         if not 0 <= rank < world_size:
             raise TokenLoaderError(f"rank {rank} is outside 0..{world_size - 1}")
@@ -32,6 +42,7 @@ class TokenLoader:
         if not self.paths:
             raise TokenLoaderError(f"no token shards match {pattern!r}")
         self.batch_size, self.seq_len, self.rank, self.world_size = batch_size, seq_len, rank, world_size
+        self.vocab_size = vocab_size
         self.window = world_size * batch_size * seq_len + 1
         # The last shard of a split is usually short; one too short for a single window is skipped.
         counts = {path: read_header(path) for path in self.paths}
@@ -47,6 +58,12 @@ class TokenLoader:
     def _load(self, shard: int, position: int) -> None:
         self.shard, self.position = shard, position
         self.tokens = load_shard(self.paths[shard])
+        # A loaded shard holds at least one window (shorter ones are skipped), so max() has tokens to see.
+        if self.vocab_size is not None and (largest := int(self.tokens.max())) >= self.vocab_size:
+            raise TokenLoaderError(
+                f"{self.paths[shard]}: token id {largest:,} is past the model's vocabulary of "
+                f"{self.vocab_size:,} tokens (ids 0..{self.vocab_size - 1:,}): shards of another vocabulary?"
+            )
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and next-token targets, both (batch_size, seq_len) int64."""

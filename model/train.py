@@ -16,10 +16,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +39,17 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from bpe.registry import check_same
-from model.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from model.checkpoint import check_writable, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from model.files import write_atomically
 from model.gpt import GPT, GPTConfig
 from model.loader import TokenLoader
 from model.parallel import clip_grad_norm_, parallelize
 
 CHECKPOINT_NAME = "checkpoint.pt"
+RUN_FILES = (CHECKPOINT_NAME, "log.jsonl")
+"""Either one in out_dir means a run is there, which a new run must not silently replace."""
+REWRITTEN_FILES = (CHECKPOINT_NAME, "log.jsonl", "log.csv")
+"""Files written atomically (`model.files.write_atomically`): a kill meanwhile leaves .NAME.*.tmp behind."""
 LOG_FIELDS = ("step", "loss", "val_loss", "lr", "grad_norm", "tokens_per_s", "mfu", "seconds")
 
 # Dense bf16 tensor-core peak FLOP/s, by a substring of torch.cuda.get_device_name(); first match wins.
@@ -118,6 +125,15 @@ class TrainConfig:
     """Shard parameters, gradients and optimizer state over the ranks instead of replicating them."""
     resume: bool = False
     """Continue from out_dir's checkpoint.pt, exactly as if the run had not stopped."""
+    overwrite: bool = False
+    """Start afresh in an out_dir that holds a run (its checkpoint.pt and logs are replaced); without this or
+    resume, such an out_dir is refused."""
+
+    def __post_init__(self) -> None:
+        if self.resume and self.overwrite:
+            raise ValueError(
+                "--resume continues the run in --out, --overwrite starts it over: give one of them"
+            )
 
     def gpt_config(self) -> GPTConfig:
         shape = {key: getattr(self, key) for key in ("n_layer", "n_head", "n_embd") if getattr(self, key)}
@@ -217,7 +233,12 @@ def _evaluate(model: torch.nn.Module, config: TrainConfig, runtime: Runtime) -> 
     """Mean loss over the same val batches every time: the val loader starts afresh."""
     steps = max(1, config.val_steps // runtime.world_size)
     loader = TokenLoader(
-        config.val_pattern, config.batch_size, config.seq_len, runtime.rank, runtime.world_size
+        config.val_pattern,
+        config.batch_size,
+        config.seq_len,
+        runtime.rank,
+        runtime.world_size,
+        vocab_size=config.vocab_size,
     )
     model.eval()
     total = torch.zeros((), device=runtime.device)
@@ -230,22 +251,68 @@ def _evaluate(model: torch.nn.Module, config: TrainConfig, runtime: Runtime) -> 
     return _mean_over_ranks(total, runtime)
 
 
+def _prepare_out_dir(config: TrainConfig) -> None:
+    """Fails before any work on an out_dir that cannot be written or that holds a run the config neither
+    resumes nor overwrites, and removes the temporary files of saves that a kill interrupted."""
+    out_dir = check_writable(config.out_dir)
+    found = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if found and not (config.resume or config.overwrite):
+        raise ValueError(
+            f"{out_dir} holds a run ({', '.join(found)}): continue it with --resume, or start over in it "
+            "with --overwrite"
+        )
+    orphans = sorted(path for name in REWRITTEN_FILES for path in out_dir.glob(f".{name}.*.tmp"))
+    for path in orphans:
+        path.unlink()
+    if orphans:
+        print(
+            f"note: removed {len(orphans)} temporary file(s) of interrupted saves from {out_dir}: "
+            + ", ".join(path.name for path in orphans),
+            file=sys.stderr,
+        )
+
+
+def _read_log(path: Path) -> list[dict]:
+    """The rows of log.jsonl. A bad last line is a write cut short (a kill, a full disk): it is dropped with a
+    warning; a bad line elsewhere is no log of ours, and an error naming it."""
+    lines = path.read_bytes().splitlines()
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                raise ValueError("not an object with a step")
+        except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply for json
+            if number == len(lines):
+                print(f"warning: {path}:{number}: dropped a torn last line", file=sys.stderr)
+                break
+            reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+            raise ValueError(f"{path}:{number}: not a row of the training log ({reason})") from None
+        rows.append(row)
+    return rows
+
+
+def _csv_text(rows: list[dict]) -> str:
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, LOG_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
+
+
 class _Log:
-    """log.jsonl and log.csv, one row per step; on resume, rows past the checkpoint's step are dropped."""
+    """log.jsonl and log.csv, one row per step; on resume, rows past the checkpoint's step are dropped. Both
+    are rewritten atomically, so a kill meanwhile leaves each as it was or as rewritten, never a part."""
 
     def __init__(self, out_dir: Path, start_step: int) -> None:
         self.jsonl, self.csv = out_dir / "log.jsonl", out_dir / "log.csv"
         kept = []
         if start_step and self.jsonl.exists():
-            with open(self.jsonl, encoding="utf-8") as lines:
-                kept = [row for row in map(json.loads, lines) if row["step"] < start_step]
+            kept = [row for row in _read_log(self.jsonl) if row["step"] < start_step]
         self.rows = kept
-        with open(self.jsonl, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(row) + "\n" for row in kept)
-        with open(self.csv, "w", encoding="utf-8", newline="") as f:
-            writer = csv.DictWriter(f, LOG_FIELDS)
-            writer.writeheader()
-            writer.writerows(kept)
+        jsonl = "".join(json.dumps(row) + "\n" for row in kept).encode()
+        write_atomically(self.jsonl, lambda stream: stream.write(jsonl))
+        write_atomically(self.csv, lambda stream: stream.write(_csv_text(kept).encode()))
 
     def write(self, row: dict) -> None:
         self.rows.append(row)
@@ -296,6 +363,8 @@ def _train(config: TrainConfig, runtime: Runtime) -> dict:
             f"of {config.vocab['n_vocab']:,} tokens: leave --vocab-size out, or tokenize again"
         )
     gpt_config = config.gpt_config()
+    if runtime.master:
+        _prepare_out_dir(config)
     # The same seed everywhere gives every rank the same initial weights (DDP would broadcast them anyway).
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -305,7 +374,12 @@ def _train(config: TrainConfig, runtime: Runtime) -> dict:
     parallel = parallelize(model, runtime, config)
     optimizer = model.configure_optimizers(config.weight_decay, config.lr, config.betas, runtime.device.type)
     loader = TokenLoader(
-        config.train_pattern, config.batch_size, config.seq_len, runtime.rank, runtime.world_size
+        config.train_pattern,
+        config.batch_size,
+        config.seq_len,
+        runtime.rank,
+        runtime.world_size,
+        vocab_size=config.vocab_size,
     )
     start_step = 0
     if config.resume:
@@ -331,7 +405,6 @@ def _train(config: TrainConfig, runtime: Runtime) -> dict:
         start_step = checkpoint["step"]
         del checkpoint
     if runtime.master:
-        out_dir.mkdir(parents=True, exist_ok=True)
         log = _Log(out_dir, start_step)
     flops_per_token = model.estimate_flops_per_token()
     peak = _peak_flops(runtime)

@@ -27,11 +27,9 @@ VOCAB = 256
 TINY = {"n_layer": 2, "n_head": 2, "n_embd": 32, "vocab_size": VOCAB, "seq_len": 16, "batch_size": 4}
 
 
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
+def write_data(directory: Path) -> Path:
     """Two train shards and a val shard of a noisy repeating sequence: learnable, yet not trivially."""
     rng = np.random.default_rng(0)
-    directory = tmp_path / "data"
     directory.mkdir()
     for name, repeats in (("train_000000", 120), ("train_000001", 80), ("val_000000", 30)):
         tokens = np.tile(np.arange(64), repeats)
@@ -39,6 +37,11 @@ def data(tmp_path: Path) -> Path:
         tokens[noise] = rng.integers(64, VOCAB, noise.sum())
         write_shard(directory / f"webtext_{name}.bin", tokens)
     return directory
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    return write_data(tmp_path / "data")
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,17 @@
-"""The model a command runs (a checkpoint or HF weights) and the vocabulary to run it with."""
+"""The model a command runs (a checkpoint or HF weights), the vocabulary to run it with, and the one-line
+error of a file it cannot read or write."""
 
 from __future__ import annotations
 
 import click
 
 from webtext.cli.options import DEFAULT_VOCAB
+
+
+def file_error(error: OSError) -> click.ClickException:
+    """`error` as one line naming its path (a rename's target): "PATH: No space left on device"."""
+    path = error.filename2 or error.filename
+    return click.ClickException(f"{path}: {error.strerror}" if path and error.strerror else str(error))
 
 
 def load_gpt(checkpoint: str | None, hf_dir: str | None, device: str | None):

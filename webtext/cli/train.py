@@ -31,6 +31,7 @@ def train_command(context: click.Context, data: str | None, out: str | None, **v
     from model.loader import TokenLoaderError
     from model.tokens import SUMMARY_FILE, TokenShardError, read_vocab_record
     from model.train import TrainConfig, train
+    from webtext.cli.models import file_error
 
     master = int(os.environ.get("RANK", 0)) == 0
     try:
@@ -61,6 +62,8 @@ def train_command(context: click.Context, data: str | None, out: str | None, **v
         summary = train(config)
     except (CheckpointError, TokenLoaderError, ValueError) as error:
         raise click.ClickException(str(error)) from None
+    except OSError as error:  # an --out that cannot be written, a disk that fills during the run
+        raise file_error(error) from None
     if master:
         for path in summary["skipped_shards"]:
             click.echo(f"note: skipped {path}: shorter than one batch window", err=True)
