@@ -110,7 +110,13 @@ def _read_config(directory: Path) -> GPTConfig:
     path = directory / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing (HF's GPT-2 config)")
-    hf = json.loads(path.read_text())
+    try:
+        hf = json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply for json
+        reason = "nested too deeply" if isinstance(error, RecursionError) else error
+        raise ValueError(f"{path}: not JSON ({reason})") from None
+    if not isinstance(hf, dict):
+        raise ValueError(f"{path}: not a JSON object but {type(hf).__name__}")
     if hf.get("model_type", "gpt2") != "gpt2":
         raise ValueError(f"{path}: model_type is {hf['model_type']!r}, not 'gpt2'")
     for key, allowed in REQUIRED_CONFIG.items():
@@ -132,12 +138,19 @@ def _read_config(directory: Path) -> GPTConfig:
 
 
 def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
-    if (directory / SAFETENSORS_FILE).is_file():
-        from safetensors.torch import load_file
+    path = directory / SAFETENSORS_FILE
+    try:
+        if path.is_file():
+            from safetensors.torch import load_file
 
-        return load_file(directory / SAFETENSORS_FILE)
-    if (directory / BIN_FILE).is_file():
-        return torch.load(directory / BIN_FILE, map_location="cpu", weights_only=True)
+            return load_file(path)
+        path = directory / BIN_FILE
+        if path.is_file():
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as error:  # SafetensorError; torch's RuntimeError, UnpicklingError, EOFError...
+        raise ValueError(f"{path}: not a readable weights file (truncated or corrupt?): {error}") from None
     raise FileNotFoundError(f"{directory}: neither {SAFETENSORS_FILE} nor {BIN_FILE} is there")
 
 

@@ -76,6 +76,8 @@ def _json_objects(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise TaskDataError(f"{path}:{number}: not JSON ({e.msg} at column {e.colno})") from None
+        except RecursionError:  # json's recursion limit: a line of ~1,000 "["
+            raise TaskDataError(f"{path}:{number}: not JSON (nested too deeply)") from None
         if not isinstance(obj, dict):
             raise TaskDataError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
         yield number, obj

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -135,6 +136,38 @@ def test_load_hf_fails_clearly(tmp_path):
         load_hf(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({**config, "n_layer": 3}))
     with pytest.raises(ValueError, match=r"tensor transformer\.h\.2\.ln_1\.weight is missing"):
+        load_hf(tmp_path)
+
+
+@pytest.mark.parametrize("weights_file", ["model.safetensors", "pytorch_model.bin"])
+def test_load_hf_names_a_truncated_weights_file(tmp_path, weights_file):
+    save_hf(tiny_gpt(), tmp_path)
+    if weights_file == "pytorch_model.bin":
+        from safetensors.torch import load_file
+
+        torch.save(load_file(tmp_path / "model.safetensors"), tmp_path / weights_file)
+        (tmp_path / "model.safetensors").unlink()
+    path = tmp_path / weights_file
+    for size in (1000, 10):  # cut in the tensors, and in the header
+        path.write_bytes(path.read_bytes()[:size])
+        with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: not a readable"):
+            load_hf(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('{"n_layer": 2,', "not JSON"),
+        ("[" * 10_000, r"not JSON \(nested too deeply\)"),
+        ("[1, 2]", "not a JSON object"),
+        (b"\xff\xfe{}", "not JSON"),
+    ],
+)
+def test_load_hf_names_a_malformed_config(tmp_path, text, error):
+    save_hf(tiny_gpt(), tmp_path)
+    path = tmp_path / "config.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: {error}"):
         load_hf(tmp_path)
 
 

@@ -59,6 +59,7 @@ def test_lambada_splits_off_the_last_word(tmp_path):
     ("line", "error"),
     [
         ('{"text": "one two"', "not JSON"),
+        ("[" * 10_000, "not JSON (nested too deeply)"),
         ('["text", "one two"]', "JSON object"),
         ('{"txt": "one two"}', "'text'"),
         ('{"text": 7}', "'text'"),
