@@ -59,12 +59,13 @@ def check_writable(directory: str | os.PathLike) -> Path:
     """Creates `directory` and writes, syncs and removes a file in it, so that a directory that cannot take
     a file (read-only, full, under a regular file) fails now, with OSError naming it, not after the work."""
     directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "not a directory (a file is there)", str(directory))
+    blocker = next((path for path in (directory, *directory.parents) if path.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory (a file is there)", str(blocker))
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test.") as probe:
-            probe.write(b"\0" * 4096)
+            probe.write(b"\0")  # one byte takes a block: on a full disk, fsync fails
             probe.flush()
             os.fsync(probe.fileno())
     except OSError as error:

@@ -11,6 +11,10 @@ import dataclasses
 import json
 import math
 import re
+import resource
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +32,7 @@ from webtext.cli import main
 
 transformers = pytest.importorskip("transformers")
 
+REPO = Path(__file__).resolve().parents[1]
 BLOCK = 48
 
 
@@ -492,6 +497,33 @@ def test_cli_evaluates_a_checkpoint_in_bfloat16_into_a_new_directory(ours, gpt2,
     )
     exact = {r.metric: r.value for r in evaluate(ours, gpt2, "text", text)}
     assert {row["metric"]: row["value"] for row in report["results"]} == pytest.approx(exact, rel=0.05)
+
+
+def limit_file_size() -> None:
+    """The kernel refuses writes past 100 bytes (EFBIG), to root too: a disk full when the report is written."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))
+
+
+def test_cli_json_that_cannot_be_written_is_one_line_naming_it(hf_dir, gpt2_dir, tmp_path):
+    text = tmp_path / "ptb.test.txt"
+    text.write_text("".join(PTB_LINES))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    args = ["eval", "--hf-dir", str(hf_dir), "--vocab", str(gpt2_dir), "--task", "ptb", "--data", str(text)]
+    for json_path in (a_file / "ptb.json", a_file / "deeper" / "ptb.json"):
+        run = CliRunner().invoke(main, [*args, "--no-progress", "--json", str(json_path)])
+        assert run.exit_code == 1 and "Traceback" not in run.output, run.output
+        assert run.output.splitlines() == [f"Error: {a_file}: not a directory (a file is there)"]  # no table
+    # A write that fails once the scores are in (a full disk) is one line too, after the table.
+    json_path = tmp_path / "ptb.json"
+    command = [sys.executable, "-m", "webtext.cli", *args, "--no-progress", "--json", str(json_path)]
+    run = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=120, preexec_fn=limit_file_size
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert run.stdout.startswith("task") and run.stderr.splitlines() == [
+        f"Error: {json_path}: File too large"
+    ]
 
 
 def test_encode_pair_moves_the_context_s_trailing_space_as_lm_evaluation_harness(gpt2):

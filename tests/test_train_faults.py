@@ -174,23 +174,9 @@ def test_an_out_that_cannot_be_written_is_refused_before_training(data: Path, tm
     one_line_error(webtext_train(data, a_file), str(a_file), code=2)  # click's own check of --out
     with pytest.raises(OSError, match=re.escape(str(a_file))):
         train(config(data, a_file))
-    under_a_file = a_file / "out"
-    message = one_line_error(webtext_train(data, under_a_file), str(under_a_file))
-    assert "Not a directory" in message
+    message = one_line_error(webtext_train(data, a_file / "out" / "deeper"))
+    assert message == f"Error: {a_file}: not a directory (a file is there)"
     assert a_file.read_text() == "not a directory"
-
-
-def test_a_read_only_out_is_refused_before_training(data: Path, tmp_path: Path) -> None:
-    read_only = tmp_path / "read-only"
-    read_only.mkdir()
-    read_only.chmod(0o500)
-    try:
-        if os.access(read_only, os.W_OK):
-            pytest.skip("permissions do not stop this user (root); the file faults above still apply")
-        one_line_error(webtext_train(data, read_only / "out"), str(read_only))
-        one_line_error(webtext_train(data, read_only), str(read_only))
-    finally:
-        read_only.chmod(0o700)
 
 
 def limit_file_size() -> None:

@@ -12,13 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from click.testing import CliRunner
+from manifests import write_manifest
 
 import bpe
 from bpe.registry import describe
 from model.checkpoint import load_checkpoint
 from model.hf import save_hf
 from webtext.cli import main
-from webtext.shards import SCHEMA, document_id, shard_name
+from webtext.shards import SCHEMA, SHARD_GLOB, STATS_FILE, document_id, shard_name
 
 TEXTS = [f"Document {i}: the lower lowest newer newest wider widest river {i % 7}." for i in range(40)]
 TINY_TRAIN = [
@@ -39,6 +40,7 @@ def corpus(tmp_path_factory) -> Path:
     rows = [{"id": document_id(f"https://example.com/{i}"), "text": text} for i, text in enumerate(TEXTS)]
     schema = pa.schema([SCHEMA.field("id"), SCHEMA.field("text")])
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), directory / shard_name(0, 1))
+    write_manifest(directory, STATS_FILE, SHARD_GLOB)
     (directory / "docs.txt").write_text("\n".join(TEXTS))
     bpe.train([directory / "docs.txt"], vocab_size=290, name="small").save(directory / "small")
     return directory

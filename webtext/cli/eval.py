@@ -6,7 +6,7 @@ import dataclasses
 
 import click
 
-from webtext.cli.models import load_gpt, model_vocab
+from webtext.cli.models import file_error, load_gpt, model_vocab
 from webtext.cli.options import SettingsCommand, vocab_option
 
 
@@ -36,11 +36,17 @@ def eval_command(context: click.Context, checkpoint, hf_dir, vocab, progress, js
     import os
 
     from bpe.registry import VocabMismatchError, check_same
+    from model.checkpoint import check_writable
     from model.evaluate import run
     from model.tokens import TokenShardError, read_vocab_record
     from webtext.settings import as_json
 
     task, data = config.task, config.data
+    if json_path:  # fail now, not after the run
+        try:
+            check_writable(os.path.dirname(os.path.abspath(json_path)))
+        except OSError as error:
+            raise file_error(error) from None
     model, trained_with = load_gpt(checkpoint, hf_dir, config.device)
     encoding, record = (None, None) if task == "heldout" else model_vocab(model, trained_with, hf_dir, vocab)
     if task == "heldout" and os.path.isdir(data):
@@ -57,8 +63,6 @@ def eval_command(context: click.Context, checkpoint, hf_dir, vocab, progress, js
                 )
         except (TokenShardError, VocabMismatchError) as error:
             raise click.ClickException(str(error)) from None
-    if json_path:  # fail now, not after the run
-        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
     try:
         chosen = config.task_options(model.config.block_size)
         results = run(model, encoding, config, progress=progress)
@@ -99,5 +103,8 @@ def eval_command(context: click.Context, checkpoint, hf_dir, vocab, progress, js
                 for r in results
             ],
         }
-        with open(json_path, "w", encoding="utf-8") as f:
-            f.write(json.dumps(report, indent=2, allow_nan=False) + "\n")
+        try:
+            with open(json_path, "w", encoding="utf-8") as f:
+                f.write(json.dumps(report, indent=2, allow_nan=False) + "\n")
+        except OSError as error:  # a disk that filled during the run
+            raise file_error(error, json_path) from None

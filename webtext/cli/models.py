@@ -8,9 +8,9 @@ import click
 from webtext.cli.options import DEFAULT_VOCAB
 
 
-def file_error(error: OSError) -> click.ClickException:
-    """`error` as one line naming its path (a rename's target): "PATH: No space left on device"."""
-    path = error.filename2 or error.filename
+def file_error(error: OSError, path: str | None = None) -> click.ClickException:
+    """`error` as one line naming its path (a rename's target), else `path`: "PATH: No space left on device"."""
+    path = error.filename2 or error.filename or path
     return click.ClickException(f"{path}: {error.strerror}" if path and error.strerror else str(error))
 
 
