@@ -7,20 +7,24 @@ and a dict whose `__missing__` runs BPE maps each piece to its ids, so that a wa
 
 from __future__ import annotations
 
+import bisect
 import functools
-import gc
 import hashlib
 import heapq
 import json
+import operator
 import os
 from collections.abc import Collection, Iterable, Sequence
 from itertools import chain, repeat
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import regex
 
 from bpe.parallel import fork_available, map_in_forked_workers
 from bpe.pretokenize import GPT2_PATTERN, Pretokenizer
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ENDOFTEXT = "<|endoftext|>"
 
@@ -28,7 +32,35 @@ _NO_MERGE = 1 << 62  # larger than any packed (rank, id) value
 _ID_BITS = 32
 _ID_MASK = (1 << _ID_BITS) - 1
 _LONG_PIECE = 256  # bytes; longer pieces merge with a heap, O(n log n), where min() scans would add up
-_CACHED_PIECE_CHARS = 128  # longer pieces are rare and not worth keeping
+_CACHED_PIECE_CHARS = 256  # longer pieces are rare and not worth keeping
+_MAX_ID = (1 << 32) - 1  # ids are unsigned 32-bit, as in tiktoken
+_WHITE_SPACE = regex.compile(r"\p{White_Space}")
+
+
+class UnknownTokenError(KeyError, ValueError):
+    """An id or token text the vocabulary lacks: KeyError as in tiktoken, ValueError as this package had."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # KeyError would quote the message
+
+
+class TokenRangeError(OverflowError, ValueError):
+    """An id outside 0..2**32-1: OverflowError as in tiktoken (which converts ids to u32), and ValueError."""
+
+
+class TokenTypeError(TypeError, ValueError, AssertionError):
+    """A token id that is not an integer: TypeError as tiktoken's decode raises, AssertionError as its
+    `is_special_token` asserts, and ValueError as this package raised before."""
+
+
+class MissingEndOfTextError(AttributeError, KeyError):
+    """`eot_token` of a vocabulary without `<|endoftext|>`: KeyError as in tiktoken; AttributeError, so that
+    `hasattr(enc, "eot_token")` tells."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 _BATCH_IN_PROCESS_CHARS = 1 << 20  # smaller batches are not worth forking for
 
 
@@ -98,6 +130,12 @@ class Encoding:
         if len(self._decoder) != len(vocab) + len(special_tokens):
             raise ValueError("two ordinary tokens share an id")
         self.n_vocab = max(self._decoder) + 1
+        # Indexed by id; the padding makes ids past the end and negative ids down to -n_vocab hit None,
+        # so that decoding needs no range check until a lookup fails.
+        self._decode_table: list[bytes | None] = [None] * (2 * self.n_vocab)
+        for token_id, token in self._decoder.items():
+            self._decode_table[token_id] = token
+        self._special_values = frozenset(special_tokens.values())
 
         self._pretokenizer = Pretokenizer(pat_str)
         self._cache = _PieceCache(self._bpe)
@@ -118,7 +156,20 @@ class Encoding:
         try:
             return self._special_tokens[ENDOFTEXT]
         except KeyError:
-            raise AttributeError(f"{self.name} has no {ENDOFTEXT} token") from None
+            raise MissingEndOfTextError(f"{self.name} has no {ENDOFTEXT} token") from None
+
+    def is_special_token(self, token: int) -> bool:
+        if not isinstance(token, int):
+            raise TokenTypeError(f"token ids must be integers, got {token!r}")
+        return token in self._special_values
+
+    def token_byte_values(self) -> list[bytes]:
+        """The bytes of every ordinary token, sorted (as tiktoken returns them)."""
+        return list(self._sorted_token_bytes)
+
+    @functools.cached_property
+    def _sorted_token_bytes(self) -> list[bytes]:
+        return sorted(self._vocab)
 
     @property
     def max_token_value(self) -> int:
@@ -165,21 +216,15 @@ class Encoding:
     def encode_ordinary(self, text: str) -> list[int]:
         """Encode text, treating special-token text as ordinary text."""
         self._bound_cache()
-        # New cache entries are acyclic tuples: collector passes over a large heap would only slow the
-        # first pass over new text, so the collector waits until the call returns.
-        collecting = gc.isenabled()
-        gc.disable()
         try:
             return self._encode_pieces(text)
-        except UnicodeEncodeError:
+        except UnicodeEncodeError:  # raised by the pre-tokenizer before any work, so this is one pass
             return self._encode_pieces(replace_surrogates(text))
-        finally:
-            if collecting:
-                gc.enable()
 
     def _encode_pieces(self, text: str) -> list[int]:
         """Pre-tokenize and look every piece up; a miss runs BPE (the cache's `__missing__`), in C."""
-        return list(chain.from_iterable(map(self._cache.__getitem__, self._pretokenizer.findall(text))))
+        pieces = self._pretokenizer.findall(text, errors="strict")
+        return list(chain.from_iterable(map(self._cache.__getitem__, pieces)))
 
     def _bound_cache(self) -> None:
         if len(self._cache) > self.cache_size:
@@ -196,8 +241,164 @@ class Encoding:
 
         Text that spells a special token which is neither allowed nor explicitly permitted (by leaving
         it out of `disallowed_special`) raises ValueError, as in tiktoken: such text in a crawled page
-        is usually an accident, and silently encoding it either way hides the problem.
+        is usually an accident, and silently encoding it either way hides the problem. Allowed names this
+        vocabulary lacks are ignored, as tiktoken does, so one allowed set can serve several encodings.
         """
+        allowed = self._check_special(text, allowed_special, disallowed_special)
+        if not allowed:
+            return self.encode_ordinary(text)
+        ids: list[int] = []
+        position = 0
+        for match in _special_regex(allowed).finditer(text):
+            ids += self.encode_ordinary(text[position : match.start()])
+            ids.append(self._special_tokens[match.group()])
+            position = match.end()
+        ids += self.encode_ordinary(text[position:])
+        return ids
+
+    def encode_to_numpy(
+        self,
+        text: str,
+        *,
+        allowed_special: Literal["all"] | Collection[str] = frozenset(),
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> np.ndarray:
+        """`encode` as a uint32 numpy array, as tiktoken returns it."""
+        import numpy as np
+
+        ids = self.encode(text, allowed_special=allowed_special, disallowed_special=disallowed_special)
+        return np.array(ids, dtype=np.uint32)
+
+    def encode_with_unstable(
+        self,
+        text: str,
+        *,
+        allowed_special: Literal["all"] | Collection[str] = frozenset(),
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+    ) -> tuple[list[int], list[list[int]]]:
+        """Stable ids of a text that may go on, and every id sequence its last piece could continue as.
+
+        tiktoken's algorithm, for completion: the ids of the last pre-token (and of whitespace tokens
+        before it, since a whitespace split can vanish as text is added) are held back; the completions
+        are the tokens that start with those bytes, and the re-encodings of those bytes followed by each
+        token that could straddle their end. Completions come sorted (tiktoken's order is arbitrary).
+        """
+        allowed = self._check_special(text, allowed_special, disallowed_special)
+        text = replace_surrogates(text)
+        tokens: list[int] = []
+        position = 0
+        for match in _special_regex(allowed).finditer(text) if allowed else ():
+            tokens += self.encode_ordinary(text[position : match.start()])
+            tokens.append(self._special_tokens[match.group()])
+            position = match.end()
+        pieces = self._pretokenizer.findall(text[position:])
+        for piece in pieces:
+            tokens += self._cache[piece]
+        held = len(self._cache[pieces[-1]]) if pieces else 0
+        if not held:
+            return tokens, []
+        while (
+            held < len(tokens) and self._is_all_space(tokens[-held]) and self._is_all_space(tokens[-held - 1])
+        ):
+            held += 1
+        unstable = self.decode_bytes(tokens[-held:])
+        del tokens[-held:]
+        return tokens, sorted(map(list, self._completions(unstable)))
+
+    def _is_all_space(self, token: int) -> bool:
+        token_bytes = self._decode_table[token] if token not in self._special_values else None
+        return token_bytes is not None and not token_bytes.strip(b" \n\t")
+
+    def _completions(self, unstable: bytes) -> set[tuple[int, ...]]:
+        """The id sequences that text starting with `unstable` can begin with (tiktoken's rules)."""
+        completions = {(self._vocab[token],) for token in self._tokens_starting_with(unstable)}
+        for i in range(1, len(unstable)):
+            prefix = unstable[:i]
+            for token in self._tokens_starting_with(unstable[i:]):
+                possibility = prefix + token
+                try:
+                    encoded: Sequence[int] = self.encode_ordinary(possibility.decode("utf-8"))
+                except UnicodeDecodeError:
+                    encoded = self._bpe(possibility)
+                length, sequence = 0, []
+                for token_id in encoded:
+                    sequence.append(token_id)
+                    length += len(self._decoder[token_id])
+                    if length >= len(unstable):
+                        break
+                completions.add(tuple(sequence))
+        # A whitespace split that text to come could open: "\n\n" + "0" splits as "\n" + "\n" + "0".
+        last = _last_character(unstable)
+        if (
+            len(unstable) > 1
+            and last is not None
+            and len(unstable) > len(last[1])
+            and _WHITE_SPACE.match(last[0])
+        ):
+            size = len(last[1])
+            completions.add(self._bpe(unstable[:-size]) + self._bpe(unstable[-size:]))
+        return completions
+
+    def _tokens_starting_with(self, prefix: bytes) -> list[bytes]:
+        tokens = self._sorted_token_bytes
+        start = end = bisect.bisect_left(tokens, prefix)
+        while end < len(tokens) and tokens[end].startswith(prefix):
+            end += 1
+        return tokens[start:end]
+
+    def encode_single_token(self, text_or_bytes: str | bytes) -> int:
+        """The id of text that is exactly one token, special tokens included; KeyError otherwise."""
+        key = text_or_bytes.encode("utf-8") if isinstance(text_or_bytes, str) else text_or_bytes
+        token_id = self._vocab.get(key)
+        if token_id is None:
+            try:
+                token_id = self._special_tokens[key.decode("utf-8")]
+            except (KeyError, UnicodeDecodeError):
+                raise UnknownTokenError(f"{text_or_bytes!r} is not a single token of {self.name}") from None
+        return token_id
+
+    def encode_batch(
+        self,
+        text: Sequence[str],
+        *,
+        num_threads: int | None = None,
+        allowed_special: Literal["all"] | Collection[str] = frozenset(),
+        disallowed_special: Literal["all"] | Collection[str] = "all",
+        num_workers: int | None = None,
+    ) -> list[list[int]]:
+        """Encode many texts on `num_threads` processes (default: one per core), this one included.
+
+        Workers are forked processes, not threads: BPE in Python holds the GIL. They share the
+        vocabulary and the warm cache without copying; where fork is unavailable, or the batch is small,
+        the texts are encoded in this process. `num_workers` is this package's older name for
+        `num_threads` (tiktoken's), kept for the callers written against it.
+        """
+        workers = _worker_count(num_threads, num_workers)
+        self._special_sets(
+            allowed_special, disallowed_special
+        )  # argument errors surface here, not in a worker
+        encode = functools.partial(
+            self.encode, allowed_special=allowed_special, disallowed_special=disallowed_special
+        )
+        return self._batch(text, workers, encode)
+
+    def encode_ordinary_batch(
+        self, text: Sequence[str], *, num_threads: int | None = None, num_workers: int | None = None
+    ) -> list[list[int]]:
+        """`encode_ordinary` of each text, on worker processes as in `encode_batch`."""
+        return self._batch(text, _worker_count(num_threads, num_workers), self.encode_ordinary)
+
+    def _batch(self, texts: Sequence[str], workers: int | None, encode) -> list[list[int]]:
+        texts = list(texts)
+        workers = min(workers or os.cpu_count() or 1, len(texts))
+        if workers <= 1 or sum(map(len, texts)) < _BATCH_IN_PROCESS_CHARS or not fork_available():
+            return list(map(encode, texts))
+        self._bound_cache()  # the workers inherit the cache: no point copying an overfull one
+        typecode = "H" if self.n_vocab <= 1 << 16 else "I"
+        return map_in_forked_workers(encode, texts, workers, typecode=typecode, cache=self._cache)
+
+    def _check_special(self, text: str, allowed_special, disallowed_special) -> frozenset[str]:
+        """The special tokens to recognise; ValueError if the text spells a disallowed one."""
         allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
         if disallowed:
             found = _special_regex(disallowed).search(text)
@@ -210,70 +411,13 @@ class Encoding:
                     f"passing `disallowed_special=(enc.special_tokens_set - {{{found.group()!r}}})`.\n"
                     f"To disable this check for all special tokens, pass `disallowed_special=()`.\n"
                 )
-        if not allowed:
-            return self.encode_ordinary(text)
-        ids: list[int] = []
-        position = 0
-        for match in _special_regex(allowed).finditer(text):
-            ids += self.encode_ordinary(text[position : match.start()])
-            ids.append(self._special_tokens[match.group()])
-            position = match.end()
-        ids += self.encode_ordinary(text[position:])
-        return ids
-
-    def encode_single_token(self, token: str | bytes) -> int:
-        special = token.decode("utf-8", "replace") if isinstance(token, bytes) else token
-        if special in self._special_tokens:
-            return self._special_tokens[special]
-        key = token.encode("utf-8") if isinstance(token, str) else token
-        try:
-            return self._vocab[key]
-        except KeyError:
-            raise KeyError(f"{token!r} is not a single token of {self.name}") from None
-
-    def encode_batch(
-        self,
-        texts: Sequence[str],
-        *,
-        num_workers: int | None = None,
-        allowed_special: Literal["all"] | Collection[str] = frozenset(),
-        disallowed_special: Literal["all"] | Collection[str] = "all",
-    ) -> list[list[int]]:
-        """Encode many texts on `num_workers` processes (default: one per core), this one included.
-
-        Workers are forked, so they share the vocabulary and the warm cache without copying; where fork
-        is unavailable, or the batch is small, the texts are encoded in this process.
-        """
-        self._special_sets(
-            allowed_special, disallowed_special
-        )  # argument errors surface here, not in a worker
-        encode = functools.partial(
-            self.encode, allowed_special=allowed_special, disallowed_special=disallowed_special
-        )
-        return self._batch(texts, num_workers, encode)
-
-    def encode_ordinary_batch(
-        self, texts: Sequence[str], *, num_workers: int | None = None
-    ) -> list[list[int]]:
-        return self._batch(texts, num_workers, self.encode_ordinary)
-
-    def _batch(self, texts: Sequence[str], num_workers: int | None, encode) -> list[list[int]]:
-        texts = list(texts)
-        workers = min(num_workers or os.cpu_count() or 1, len(texts))
-        if workers <= 1 or sum(map(len, texts)) < _BATCH_IN_PROCESS_CHARS or not fork_available():
-            return list(map(encode, texts))
-        self._bound_cache()  # the workers inherit the cache: no point copying an overfull one
-        typecode = "H" if self.n_vocab <= 1 << 16 else "I"
-        return map_in_forked_workers(encode, texts, workers, typecode=typecode, cache=self._cache)
+        return allowed
 
     def _special_sets(self, allowed_special, disallowed_special) -> tuple[frozenset[str], frozenset[str]]:
+        """(allowed, disallowed): allowed names this vocabulary lacks are dropped, disallowed ones kept
+        (their text is refused all the same), as in tiktoken."""
         specials = frozenset(self._special_tokens)
-        allowed = specials if allowed_special == "all" else frozenset(allowed_special)
-        unknown = allowed - specials
-        if unknown:
-            raise ValueError(
-                f"allowed_special names tokens that {self.name} does not have: {sorted(unknown)}"
-            )
+        allowed = specials if allowed_special == "all" else specials & frozenset(allowed_special)
         disallowed = specials - allowed if disallowed_special == "all" else frozenset(disallowed_special)
         return allowed, disallowed
 
@@ -347,19 +491,31 @@ class Encoding:
     # ------------------------------------------------------------------ decoding
 
     def decode_bytes(self, tokens: Iterable[int]) -> bytes:
-        if hasattr(tokens, "tolist"):  # numpy arrays: plain ints are faster dict keys
+        if hasattr(tokens, "tolist"):  # numpy arrays: plain ints are faster list indices
             tokens = tokens.tolist()
+        elif not isinstance(tokens, list | tuple):
+            tokens = list(tokens)  # an iterator would be spent by the time an error is explained
         try:
-            return b"".join(map(self._decoder.__getitem__, tokens))
-        except KeyError as error:
-            bad = error.args[0]
-            if not hasattr(bad, "__index__"):
-                raise ValueError(f"token ids must be integers, got {bad!r}") from None
-            raise ValueError(
-                f"token id {bad!r} is not in the vocabulary of {self.name} (ids 0..{self.max_token_value})"
-            ) from None
-        except TypeError as error:  # an unhashable item, such as a nested list
-            raise ValueError(f"token ids must be integers ({error})") from None
+            return b"".join(map(self._decode_table.__getitem__, tokens))
+        except (IndexError, TypeError):  # past the table, not an integer, or a hole (None)
+            self._raise_decode_error(tokens)
+
+    def _raise_decode_error(self, tokens: Sequence) -> NoReturn:
+        """The first fault in the order tiktoken finds them: every id is converted to u32, then looked up."""
+        ids = []
+        for token in tokens:
+            try:
+                token_id = operator.index(token)
+            except TypeError:
+                raise TokenTypeError(f"token ids must be integers, got {token!r}") from None
+            if not 0 <= token_id <= _MAX_ID:
+                raise TokenRangeError(self._unknown(token_id) + "; ids are unsigned 32-bit integers")
+            ids.append(token_id)
+        bad = next(i for i in ids if i >= self.n_vocab or self._decode_table[i] is None)
+        raise UnknownTokenError(self._unknown(bad))
+
+    def _unknown(self, token_id: int) -> str:
+        return f"token id {token_id} is not in the vocabulary of {self.name} (ids 0..{self.max_token_value})"
 
     def decode(self, tokens: Iterable[int], errors: str = "replace") -> str:
         """Decode ids to text; bytes that are not valid UTF-8 (a split character) follow `errors`."""
@@ -369,7 +525,38 @@ class Encoding:
         return self.decode_bytes((token,))
 
     def decode_tokens_bytes(self, tokens: Iterable[int]) -> list[bytes]:
+        if hasattr(tokens, "tolist"):
+            tokens = tokens.tolist()
         return [self.decode_single_token_bytes(token) for token in tokens]
+
+    def decode_with_offsets(self, tokens: Sequence[int]) -> tuple[str, list[int]]:
+        """The text and, for each token, the index of the first character holding any of its bytes.
+
+        As in tiktoken, bytes that are not valid UTF-8 raise UnicodeDecodeError.
+        """
+        token_bytes = self.decode_tokens_bytes(tokens)
+        text_length, offsets = 0, []
+        for token in token_bytes:
+            offsets.append(max(0, text_length - (0x80 <= token[0] < 0xC0)))  # starts mid-character
+            text_length += sum(not 0x80 <= byte < 0xC0 for byte in token)  # one lead byte per character
+        return b"".join(token_bytes).decode("utf-8", errors="strict"), offsets
+
+    def decode_batch(
+        self, batch: Iterable[Iterable[int]], *, errors: str = "replace", num_threads: int | None = None
+    ) -> list[str]:
+        """`decode` of each sequence, here: a join in C that worker processes would only slow down.
+
+        `num_threads` is checked as tiktoken checks it, for code that passes it.
+        """
+        _worker_count(num_threads, None)
+        return [self.decode(tokens, errors=errors) for tokens in batch]
+
+    def decode_bytes_batch(
+        self, batch: Iterable[Iterable[int]], *, num_threads: int | None = None
+    ) -> list[bytes]:
+        """`decode_bytes` of each sequence, in this process as `decode_batch` is."""
+        _worker_count(num_threads, None)
+        return list(map(self.decode_bytes, batch))
 
     # ------------------------------------------------------------------ files
 
@@ -406,6 +593,30 @@ class Encoding:
 def replace_surrogates(text: str) -> str:
     """Lone surrogates cannot be UTF-8 encoded; like tiktoken, make them U+FFFD (pairs are joined)."""
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _worker_count(num_threads: int | None, num_workers: int | None) -> int | None:
+    """`num_threads` (or its older name), refused as tiktoken's thread pool refuses it when below 1."""
+    if num_threads is not None and num_workers is not None:
+        raise TypeError("pass num_threads or num_workers (its older name), not both")
+    count = num_workers if num_threads is None else num_threads
+    if count is not None:
+        if not isinstance(count, int):
+            raise TypeError(f"num_threads must be an integer, got {count!r}")
+        if count < 1:
+            raise ValueError(f"num_threads must be at least 1, got {count}")
+    return count
+
+
+def _last_character(data: bytes) -> tuple[str, bytes] | None:
+    """The character the bytes end with and its UTF-8 bytes; None if they end inside or after bad bytes."""
+    for size in range(1, min(4, len(data)) + 1):
+        try:
+            character = data[-size:].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return character, data[-size:]
+    return None
 
 
 def _rebuild(name, pat_str, vocab, merges, special_tokens, cache_size) -> Encoding:

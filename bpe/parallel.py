@@ -54,8 +54,6 @@ def map_in_forked_workers(
         children.append((process, receiver))
 
     results: list[list[int] | None] = [None] * len(texts)
-    collecting = gc.isenabled()
-    gc.disable()  # the results are acyclic; full collections would only rescan them
     try:
         while (index := claim()) < len(bounds):
             start, end = bounds[index]
@@ -67,9 +65,6 @@ def map_in_forked_workers(
             process.join()
             receiver.close()
         raise
-    finally:
-        if collecting:
-            gc.enable()
     return results  # type: ignore[return-value]
 
 

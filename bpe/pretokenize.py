@@ -30,12 +30,14 @@ class Pretokenizer:
         self._regex = regex.compile(pat_str)
         self._bmp = _gpt2_bmp_pattern() if pat_str == GPT2_PATTERN else None
 
-    def findall(self, text: str) -> list[str]:
-        if self._bmp is not None and (
-            text.isascii() or len(text.encode("utf-16-le", "surrogatepass")) == 2 * len(text)
-        ):
-            return self._bmp.findall(text)  # UTF-16 is 2 bytes a character exactly when none is astral
-        return self._regex.findall(text)
+    def findall(self, text: str, errors: str = "surrogatepass") -> list[str]:
+        """The pre-tokens of `text`. With `errors="strict"`, text holding surrogates (which UTF-8 cannot
+        encode) raises UnicodeEncodeError before any matching, so a caller that replaces them and tries
+        again has wasted no work."""
+        if text.isascii():
+            return (self._regex if self._bmp is None else self._bmp).findall(text)
+        bmp = len(text.encode("utf-16-le", errors)) == 2 * len(text)  # 2 bytes a character: none is astral
+        return (self._bmp if bmp and self._bmp is not None else self._regex).findall(text)
 
 
 @functools.cache
