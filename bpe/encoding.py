@@ -31,7 +31,8 @@ ENDOFTEXT = "<|endoftext|>"
 _NO_MERGE = 1 << 62  # larger than any packed (rank, id) value
 _ID_BITS = 32
 _ID_MASK = (1 << _ID_BITS) - 1
-_LONG_PIECE = 256  # bytes; longer pieces merge with a heap, O(n log n), where min() scans would add up
+_LONG_PIECE = 256  # bytes; longer pieces merge in rounds and with a heap, where min() scans would add up
+_FEW_MERGES_SHIFT = 8  # a round that merges fewer than 1/256 of a long piece's tokens costs more than a heap
 _CACHED_PIECE_CHARS = 256  # longer pieces are rare and not worth keeping
 _MAX_ID = (1 << 32) - 1  # ids are unsigned 32-bit, as in tiktoken
 _WHITE_SPACE = regex.compile(r"\p{White_Space}")
@@ -448,6 +449,48 @@ class Encoding:
         return tuple(ids)
 
     def _bpe_long(self, ids: list[int]) -> tuple[int, ...]:
+        """Long pieces: whole rounds of merges in C while they pay, then one merge at a time on a heap.
+
+        A round merges every occurrence of the lowest-rank pair at once, left to right, as GPT-2's
+        `encoder.py` does: the same result as one at a time, since the pairs a merge creates rank after
+        it. On a string of one character per token, a round is a few passes in C (count, replace,
+        split), so a piece of one repeated letter takes a few rounds, not 100,000 Python steps. When a
+        round would merge too few pairs for its passes over the whole piece (text with many distinct
+        pairs), the heap finishes from where the rounds stopped.
+        """
+        pair_values, value_pairs = self._char_pairs
+        text = "".join(map(chr, ids))
+        heap = list(filter(None, map(pair_values.get, set(map(operator.add, text, text[1:])))))
+        heapq.heapify(heap)
+        while heap:
+            value = heapq.heappop(heap)
+            parts = text.split(value_pairs[value])
+            if len(parts) <= len(text) >> _FEW_MERGES_SHIFT:
+                if len(parts) > 1:
+                    break
+                continue  # stale: merged away by an earlier round
+            merged = chr(value & _ID_MASK)
+            text = merged.join(parts)
+            # The new token's neighbours, from the distinct runs between its occurrences (a superset:
+            # the runs at either end count on both sides; a pair that is not there is popped as stale).
+            runs = set(parts)
+            created = {run[-1] + merged for run in runs if run}
+            created.update(merged + run[0] for run in runs if run)
+            if "" in runs:
+                created.add(merged + merged)
+            for new_value in filter(None, map(pair_values.get, created)):
+                heapq.heappush(heap, new_value)
+        else:
+            return tuple(map(ord, text))  # no pair left to merge
+        return self._bpe_heap(list(map(ord, text)))
+
+    @functools.cached_property
+    def _char_pairs(self) -> tuple[dict[str, int], dict[int, str]]:
+        """The merges keyed by their pair as two characters (chr of the ids), and the reverse."""
+        pair_values = {chr(left) + chr(right): value for (left, right), value in self._pair_values.items()}
+        return pair_values, {value: pair for pair, value in pair_values.items()}
+
+    def _bpe_heap(self, ids: list[int]) -> tuple[int, ...]:
         """The same merges with a heap over a linked list: O(n log n) for 100,000-byte pieces.
 
         Heap entries are single ints, rank << 32 | position, so that ties go to the leftmost pair.
@@ -486,7 +529,7 @@ class Encoding:
                 value = get((ids[h], ids[i]))
                 if value is not None:
                     push(heap, (value >> _ID_BITS) << _ID_BITS | h)
-        return tuple(token for token in ids if token >= 0)
+        return tuple(filter((0).__le__, ids))  # merged-away positions hold -1
 
     # ------------------------------------------------------------------ decoding
 

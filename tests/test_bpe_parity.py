@@ -203,3 +203,20 @@ def test_encode_batch_brings_the_workers_cache_entries_home(gpt2_dir):
     fresh.encode_ordinary_batch(texts, num_workers=2)
     pieces = {piece for text in texts for piece in fresh._pretokenizer.findall(text)}
     assert pieces <= fresh._cache.keys()  # the next batch starts warm, whichever process saw a piece
+
+
+# Long pieces from a few repeated chunks: the rounds merge many pairs at once, then hand over to the heap
+# mid-piece; both must give tiktoken's ids wherever the hand-over falls.
+_CHUNKS = st.lists(
+    st.sampled_from(["a", "aa", "ab", "0", "00", "12", "-", "==", "xyz", "é", "q"]), max_size=6
+)
+
+
+@given(chunks=_CHUNKS.filter(bool), repeats=st.integers(60, 600), tail=st.text("abcz09-", max_size=40))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_hypothesis_long_repetitive_pieces_match_tiktoken(gpt2, tiktoken_gpt2, chunks, repeats, tail):
+    piece = "".join(chunks) * repeats + tail
+    ids = list(map(gpt2._byte_ids.__getitem__, piece.encode()))
+    expected = tiktoken_gpt2._encode_single_piece(piece)
+    assert list(gpt2._bpe_long(ids)) == expected
+    assert list(gpt2._bpe_heap(list(ids))) == expected
