@@ -31,7 +31,8 @@ ENDOFTEXT = "<|endoftext|>"
 _NO_MERGE = 1 << 62  # larger than any packed (rank, id) value
 _ID_BITS = 32
 _ID_MASK = (1 << _ID_BITS) - 1
-_LONG_PIECE = 256  # bytes; longer pieces merge in rounds and with a heap, where min() scans would add up
+_SHORT_PIECE = 48  # bytes; longer pieces merge with a heap, where min() scans over all pairs would add up
+_LONG_PIECE = 256  # bytes; longer pieces first merge in rounds (see _bpe_long)
 _FEW_MERGES_SHIFT = 8  # a round that merges fewer than 1/256 of a long piece's tokens costs more than a heap
 _CACHED_PIECE_CHARS = 256  # longer pieces are rare and not worth keeping
 _MAX_ID = (1 << 32) - 1  # ids are unsigned 32-bit, as in tiktoken
@@ -427,12 +428,13 @@ class Encoding:
     def _bpe(self, piece: bytes) -> tuple[int, ...]:
         """Merge the bytes of one pre-token: lowest-rank pair first, leftmost among equals.
 
-        `values[k]` is the packed (rank, id) of the pair at k; a merge refreshes only its two
-        neighbours, and min/index scan in C, so Python does constant work per merge.
+        Short pieces (nearly all): `values[k]` is the packed (rank, id) of the pair at k; a merge
+        refreshes only its two neighbours, and min/index scan in C, so Python does constant work per
+        merge. Past 48 bytes those scans cost more than a heap's O(log n).
         """
         ids = list(map(self._byte_ids.__getitem__, piece))
-        if len(ids) > _LONG_PIECE:
-            return self._bpe_long(ids)
+        if len(ids) > _SHORT_PIECE:
+            return self._bpe_long(ids) if len(ids) > _LONG_PIECE else self._bpe_heap(ids)
         get = self._pair_values.get
         values = list(map(get, zip(ids, ids[1:]), repeat(_NO_MERGE)))
         while values:

@@ -220,3 +220,11 @@ def test_hypothesis_long_repetitive_pieces_match_tiktoken(gpt2, tiktoken_gpt2, c
     expected = tiktoken_gpt2._encode_single_piece(piece)
     assert list(gpt2._bpe_long(ids)) == expected
     assert list(gpt2._bpe_heap(list(ids))) == expected
+
+
+@pytest.mark.parametrize("alphabet", [string.ascii_lowercase, string.digits + "-=", "aé中 "])
+def test_pieces_on_both_sides_of_the_heap_thresholds_match_tiktoken(gpt2, tiktoken_gpt2, alphabet):
+    rng = random.Random(5)
+    for length in (*range(40, 60), *range(250, 262)):
+        piece = "".join(rng.choices(alphabet, k=length)).encode()
+        assert list(gpt2._bpe(piece)) == tiktoken_gpt2._encode_single_piece(piece)
