@@ -308,6 +308,7 @@ class Encoding:
         return tokens, sorted(map(list, self._completions(unstable)))
 
     def _is_all_space(self, token: int) -> bool:
+        """An ordinary token of spaces, newlines and tabs only: where tiktoken's splits are unstable."""
         token_bytes = self._decode_table[token] if token not in self._special_values else None
         return token_bytes is not None and not token_bytes.strip(b" \n\t")
 
@@ -331,12 +332,7 @@ class Encoding:
                 completions.add(tuple(sequence))
         # A whitespace split that text to come could open: "\n\n" + "0" splits as "\n" + "\n" + "0".
         last = _last_character(unstable)
-        if (
-            len(unstable) > 1
-            and last is not None
-            and len(unstable) > len(last[1])
-            and _WHITE_SPACE.match(last[0])
-        ):
+        if last is not None and len(last[1]) < len(unstable) and _WHITE_SPACE.match(last[0]):
             size = len(last[1])
             completions.add(self._bpe(unstable[:-size]) + self._bpe(unstable[-size:]))
         return completions
