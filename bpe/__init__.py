@@ -10,7 +10,14 @@
 
 from __future__ import annotations
 
-from bpe.encoding import ENDOFTEXT, Encoding
+from bpe.encoding import (
+    ENDOFTEXT,
+    Encoding,
+    MissingEndOfTextError,
+    TokenRangeError,
+    TokenTypeError,
+    UnknownTokenError,
+)
 from bpe.files import GPT2_BYTE_ORDER, VocabFileError
 from bpe.pretokenize import GPT2_PATTERN
 from bpe.registry import VocabMismatchError, get_encoding, list_encoding_names, load, resolve
@@ -20,6 +27,10 @@ __all__ = [
     "GPT2_BYTE_ORDER",
     "GPT2_PATTERN",
     "Encoding",
+    "MissingEndOfTextError",
+    "TokenRangeError",
+    "TokenTypeError",
+    "UnknownTokenError",
     "VocabFileError",
     "VocabMismatchError",
     "get_encoding",

@@ -8,7 +8,8 @@ is conditioned on <|endoftext|>, as GPT-2's unconditional samples were.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import codecs
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -47,20 +48,44 @@ def sample_ids(
     generator: torch.Generator | None = None,
     stop: int | None = None,
 ) -> list[int]:
-    """Up to max_tokens sampled ids after context, ending early after the first `stop` id (not returned).
+    """Up to max_tokens sampled ids after context, ending early after the first `stop` id (not returned)."""
+    return list(
+        iter_sample_ids(
+            model,
+            context,
+            max_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            generator=generator,
+            stop=stop,
+        )
+    )
+
+
+def iter_sample_ids(
+    model: GPT,
+    context: Sequence[int],
+    max_tokens: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    stop: int | None = None,
+) -> Iterator[int]:
+    """`sample_ids` one id at a time, as each is drawn.
 
     One token per `GPT.generate` call, so that stopping is free; the generator is drawn from exactly as a
     single long call would draw from it.
     """
     idx = torch.tensor([list(context)], device=model.wte.weight.device)
-    new: list[int] = []
     for _ in range(max_tokens):
         idx = model.generate(idx, 1, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
         token = idx[0, -1].item()
         if token == stop:
-            break
-        new.append(token)
-    return new
+            return
+        yield token
 
 
 def sample_text(
@@ -74,12 +99,29 @@ def sample_text(
     seed: int | None = None,
 ) -> str:
     """A continuation of prompt (without the prompt), stopped at <|endoftext|>; the same seed, the same text."""
+    return "".join(stream_text(model, enc, prompt, max_tokens, temperature, top_k, top_p, seed))
+
+
+def stream_text(
+    model: GPT,
+    enc,
+    prompt: str,
+    max_tokens: int = 100,
+    temperature: float = 1.0,
+    top_k: int | None = 40,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> Iterator[str]:
+    """`sample_text` in pieces as the tokens come, so that a long sample shows (and an interrupted one
+    keeps) what is done. A character split across tokens waits for its last byte; the pieces join to
+    exactly `enc.decode` of the ids."""
     generator = torch.Generator(device=model.wte.weight.device)
     if seed is None:
         generator.seed()
     else:
         generator.manual_seed(seed)
-    ids = sample_ids(
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    ids = iter_sample_ids(
         model,
         _context(enc, prompt),
         max_tokens,
@@ -89,7 +131,13 @@ def sample_text(
         generator=generator,
         stop=_eot(enc),
     )
-    return enc.decode(ids)
+    for token in ids:
+        piece = decoder.decode(enc.decode_single_token_bytes(token))
+        if piece:
+            yield piece
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail
 
 
 def _eot(enc) -> int | None:

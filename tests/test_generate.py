@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
 from tiny_gpt2 import save_tiny_hf_gpt2
 
+from model.gpt import GPT
 from model.hf import load_hf
-from model.sample import continuation_logprobs, next_token_table, sample_ids, sample_text
+from model.sample import continuation_logprobs, next_token_table, sample_ids, sample_text, stream_text
 from webtext.cli import main
 
 transformers = pytest.importorskip("transformers")
 
+REPO = Path(__file__).resolve().parents[1]
 PROMPT = "What do you"
 
 
@@ -114,3 +121,77 @@ def test_cli_rejects_bad_sources(hf_dir, gpt2_dir, tmp_path):
         str(hf_dir),
     ]
     assert runner.invoke(main, both).exit_code == 2
+
+
+def test_streamed_pieces_join_to_the_decoded_sample(ours, gpt2):
+    for seed in range(4):
+        pieces = list(stream_text(ours, gpt2, PROMPT, 40, seed=seed))
+        generator = torch.Generator().manual_seed(seed)
+        ids = sample_ids(ours, gpt2.encode(PROMPT), 40, top_k=40, generator=generator, stop=gpt2.eot_token)
+        assert "".join(pieces) == gpt2.decode(ids)
+        assert len(pieces) > 1 and all(pieces)
+
+
+def test_cli_streams_the_sample_as_it_is_drawn(hf_dir, gpt2_dir):
+    """The first characters arrive while the run is still going, and an interrupt keeps them."""
+    command = [
+        sys.executable,
+        "-m",
+        "webtext.cli",
+        "generate",
+        "--hf-dir",
+        str(hf_dir),
+        "--vocab",
+        str(gpt2_dir),
+    ]
+    command += ["--prompt", PROMPT, "--max-tokens", "100000", "--no-token-cap", "--seed", "1", "--top-k", "1"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        seen = b""
+        while len(seen) < len(PROMPT) + 20:
+            chunk = os.read(process.stdout.fileno(), 4096)
+            assert chunk, process.stderr.read().decode()
+            seen += chunk
+        assert process.poll() is None  # still sampling
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert (seen + rest).decode().startswith(PROMPT) and len(seen) >= len(PROMPT) + 20
+
+
+def test_cli_caps_max_tokens_at_four_blocks_unless_told(hf_dir, gpt2_dir):
+    common = [
+        "generate",
+        "--hf-dir",
+        str(hf_dir),
+        "--vocab",
+        str(gpt2_dir),
+        "--prompt",
+        PROMPT,
+        "--seed",
+        "1",
+    ]
+    refused = CliRunner().invoke(main, [*common, "--max-tokens", "1000000"])
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "--max-tokens 1,000,000 is more than 4 x the model's block size (512 tokens)" in refused.output
+    assert "--no-token-cap" in refused.output
+    at_cap = CliRunner().invoke(main, [*common, "--max-tokens", "512", "--top-k", "1"])
+    assert at_cap.exit_code == 0, at_cap.output
+
+
+def test_cli_refuses_a_vocabulary_larger_than_the_model_s(ours, gpt2_dir, tmp_path):
+    small = GPT(dataclasses.replace(ours.config, vocab_size=300))
+    checkpoint = tmp_path / "small-vocab.pt"
+    state = {
+        "config": dataclasses.asdict(small.config),
+        "model": small.state_dict(),
+        "optimizer": {},
+        "step": 1,
+    }
+    torch.save({**state, "train_config": {}, "loaders": {}, "rng": {}}, checkpoint)
+    run = CliRunner().invoke(main, ["generate", "--checkpoint", str(checkpoint), "--vocab", str(gpt2_dir)])
+    assert run.exit_code == 1 and "Traceback" not in run.output, run.output
+    assert run.output.splitlines() == [
+        "Error: the vocabulary 'gpt2' has 50,257 tokens, the model only 300: give the model's own with --vocab"
+    ]

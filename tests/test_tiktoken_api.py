@@ -19,7 +19,6 @@ import pytest
 import tiktoken
 
 import bpe
-from bpe.encoding import MissingEndOfTextError, TokenRangeError, TokenTypeError, UnknownTokenError
 
 ROUNDTRIP = [
     "hello",
@@ -233,17 +232,17 @@ def test_encode_with_unstable_as_tiktoken(gpt2, tiktoken_gpt2, text):
 
 def test_faults_raise_tiktokens_exception_types(gpt2, tiktoken_gpt2):
     cases = [
-        (lambda enc: enc.decode([50257]), KeyError, UnknownTokenError),
-        (lambda enc: enc.decode_single_token_bytes(50257), KeyError, UnknownTokenError),
-        (lambda enc: enc.decode_tokens_bytes([1, 50257]), KeyError, UnknownTokenError),
-        (lambda enc: enc.decode([-1]), OverflowError, TokenRangeError),
-        (lambda enc: enc.decode([50257, 2**40]), OverflowError, TokenRangeError),  # conversion first
-        (lambda enc: enc.decode(np.array([-1])), OverflowError, TokenRangeError),
-        (lambda enc: enc.decode([1.0]), TypeError, TokenTypeError),
-        (lambda enc: enc.decode(["a"]), TypeError, TokenTypeError),
-        (lambda enc: enc.decode([[1]]), TypeError, TokenTypeError),
-        (lambda enc: enc.encode_single_token("hello world"), KeyError, UnknownTokenError),
-        (lambda enc: enc.is_special_token(1.0), AssertionError, TokenTypeError),
+        (lambda enc: enc.decode([50257]), KeyError, bpe.UnknownTokenError),
+        (lambda enc: enc.decode_single_token_bytes(50257), KeyError, bpe.UnknownTokenError),
+        (lambda enc: enc.decode_tokens_bytes([1, 50257]), KeyError, bpe.UnknownTokenError),
+        (lambda enc: enc.decode([-1]), OverflowError, bpe.TokenRangeError),
+        (lambda enc: enc.decode([50257, 2**40]), OverflowError, bpe.TokenRangeError),  # conversion first
+        (lambda enc: enc.decode(np.array([-1])), OverflowError, bpe.TokenRangeError),
+        (lambda enc: enc.decode([1.0]), TypeError, bpe.TokenTypeError),
+        (lambda enc: enc.decode(["a"]), TypeError, bpe.TokenTypeError),
+        (lambda enc: enc.decode([[1]]), TypeError, bpe.TokenTypeError),
+        (lambda enc: enc.encode_single_token("hello world"), KeyError, bpe.UnknownTokenError),
+        (lambda enc: enc.is_special_token(1.0), AssertionError, bpe.TokenTypeError),
     ]
     for call, tiktoken_type, ours in cases:
         with pytest.raises(tiktoken_type):
@@ -260,7 +259,7 @@ def test_faults_raise_tiktokens_exception_types(gpt2, tiktoken_gpt2):
     )
     with pytest.raises(KeyError):
         no_eot.eot_token  # noqa: B018 - the property raises
-    assert not hasattr(no_eot, "eot_token") and issubclass(MissingEndOfTextError, AttributeError)
+    assert not hasattr(no_eot, "eot_token") and issubclass(bpe.MissingEndOfTextError, AttributeError)
 
 
 def test_pickle(gpt2):

@@ -7,6 +7,10 @@ import click
 from webtext.cli.models import load_gpt, model_vocab
 from webtext.cli.options import vocab_option
 
+# Past the block size the context slides and every token costs a full window: a sample of many blocks is
+# more often a typo (--max-tokens 1000000) than a wish.
+TOKEN_CAP_BLOCKS = 4
+
 
 @click.command("generate")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), help="A checkpoint of `train`.")
@@ -15,7 +19,18 @@ from webtext.cli.options import vocab_option
 )
 @vocab_option(model_default=True)
 @click.option("--prompt", default="", help="Text to continue (empty: a new document, after <|endoftext|>).")
-@click.option("--max-tokens", default=100, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--max-tokens",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help=f"At most {TOKEN_CAP_BLOCKS} x the model's block size, unless --no-token-cap.",
+)
+@click.option(
+    "--no-token-cap",
+    is_flag=True,
+    help="Allow a longer --max-tokens (past the block size each token costs a full-window forward pass).",
+)
 @click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
 @click.option(
     "--top-k", default=40, show_default=True, type=click.IntRange(min=0), help="0: off (the paper used 40)."
@@ -31,6 +46,7 @@ def generate(
     vocab,
     prompt,
     max_tokens,
+    no_token_cap,
     temperature,
     top_k,
     top_p,
@@ -40,9 +56,15 @@ def generate(
     device,
 ) -> None:
     """Continue --prompt with a trained GPT (--checkpoint) or GPT-2's weights (--hf-dir)."""
-    from model.sample import next_token_table, sample_text
+    from model.sample import next_token_table, stream_text
 
     model, trained_with = load_gpt(checkpoint, hf_dir, device)
+    cap = TOKEN_CAP_BLOCKS * model.config.block_size
+    if max_tokens > cap and not no_token_cap:
+        raise click.UsageError(
+            f"--max-tokens {max_tokens:,} is more than {TOKEN_CAP_BLOCKS} x the model's block size ({cap:,} "
+            "tokens); pass --no-token-cap to sample that many anyway"
+        )
     encoding, _ = model_vocab(model, trained_with, hf_dir, vocab)
     if show_probs:
         click.echo(f"next token after {prompt!r}:")
@@ -50,9 +72,11 @@ def generate(
             click.echo(f"  {100 * probability:5.1f}%  {token!r}")
     for index in range(num_samples):
         sample_seed = None if seed is None else seed + index
-        text = sample_text(
-            model, encoding, prompt, max_tokens, temperature, top_k or None, top_p, sample_seed
-        )
         if num_samples > 1:
             click.echo(f"======== sample {index + 1}/{num_samples}")
-        click.echo(prompt + text)
+        click.echo(prompt, nl=False)
+        for piece in stream_text(
+            model, encoding, prompt, max_tokens, temperature, top_k or None, top_p, sample_seed
+        ):
+            click.echo(piece, nl=False)  # flushed as each token comes: a long sample shows as it grows
+        click.echo()
