@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import apache_beam as beam
 
-from pipelines.components import ConnectedComponents
+from pipelines.components import ConnectedComponents, Edge
 from pipelines.metrics import count, count_passed
 from pipelines.outputs import drop, with_dropped
 from webtext.near_dedup import (
@@ -42,7 +42,7 @@ def keep_first(text_hash: str, copies: Iterable[Document]):
 
 
 class ExactDedup(beam.PTransform):
-    def expand(self, documents: beam.PCollection[Document]) -> beam.pvalue.DoOutputsTuple:
+    def expand(self, documents: beam.PCollection[Document]):
         grouped = (
             documents
             | "ByTextHash" >> beam.WithKeys(operator.attrgetter("text_hash"))
@@ -84,7 +84,7 @@ def candidate_entries(element: tuple[tuple, dict[str, list]]) -> Iterator[tuple[
             yield band_key, (rank, hashes)
 
 
-def verified_pairs(bucket: tuple[bytes, Iterable[tuple]], config: NearDedupConfig) -> Iterator[tuple]:
+def verified_pairs(bucket: tuple[bytes, Iterable[tuple]], config: NearDedupConfig) -> Iterator[Edge]:
     for pair in candidate_pairs(bucket[1], config):
         count(VERIFIED_PAIRS)
         yield pair
@@ -130,7 +130,7 @@ class NearDedup(beam.PTransform):
         super().__init__()
         self.config = config
 
-    def expand(self, documents: beam.PCollection[Document]) -> beam.pvalue.DoOutputsTuple:
+    def expand(self, documents: beam.PCollection[Document]):
         # Two groupings keep the shuffle small: band keys with ranks only (20 short records a document),
         # then shingle sets only for the documents that share a bucket with another.
         bands = documents | "BandKeys" >> beam.FlatMap(band_memberships, self.config).with_outputs(

@@ -89,5 +89,5 @@ class Extract(beam.PTransform):
         super().__init__()
         self.config = config
 
-    def expand(self, fetched: beam.PCollection[Fetched]) -> beam.pvalue.DoOutputsTuple:
+    def expand(self, fetched: beam.PCollection[Fetched]):
         return with_dropped(beam.ParDo(ExtractFn(self.config)), "Extract", fetched)

@@ -86,7 +86,7 @@ class FetchLive(beam.PTransform):
         super().__init__()
         self.config = config
 
-    def expand(self, urls: beam.PCollection[tuple[str, Provenance]]) -> beam.pvalue.DoOutputsTuple:
+    def expand(self, urls: beam.PCollection[tuple[str, Provenance]]):
         by_host = (
             urls
             | "ByHost" >> beam.Map(lambda item: (host_key(item[0]), item))
@@ -144,7 +144,7 @@ class ReplayWarc(beam.PTransform):
         super().__init__()
         self.patterns = list(patterns)
 
-    def expand(self, urls: beam.PCollection[tuple[str, Provenance]]) -> beam.pvalue.DoOutputsTuple:
+    def expand(self, urls: beam.PCollection[tuple[str, Provenance]]):
         pages = (
             urls.pipeline | "WarcFiles" >> MatchPaths(self.patterns) | "ReadWarc" >> beam.FlatMap(read_warc)
         )

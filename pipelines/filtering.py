@@ -35,5 +35,5 @@ class Filter(beam.PTransform):
         super().__init__()
         self.rules = rules
 
-    def expand(self, documents: beam.PCollection[Document]) -> beam.pvalue.DoOutputsTuple:
+    def expand(self, documents: beam.PCollection[Document]):
         return with_dropped(beam.FlatMap(filter_document, rules=self.rules), "Filter", documents)

@@ -40,7 +40,8 @@ def drop(url: str, stage: Stage, reason: str, duplicate_of: str | None = None) -
 
 
 def with_dropped(step: beam.PTransform, label: str, items: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-    """`items | step` as its outputs `kept` and `dropped`."""
+    """`items | step` as its outputs `kept` and `dropped`. The composite steps returning this carry no
+    return hint on `expand`: Beam reads only PCollection hints there and warns at every run otherwise."""
     return items | label >> step.with_outputs(DROPPED, main="kept")
 
 

@@ -21,13 +21,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
+from manifests import write_manifest
 from tiny_gpt2 import save_tiny_hf_gpt2
 
 from model.detokenize import DETOKENIZERS
 from model.evaluate import STOP_WORDS, encode_pair, evaluate
 from model.hf import load_hf
 from model.scoring import rolling_requests, score, token_scores
-from model.tokens import write_shard
+from model.tokens import SHARD_GLOB, SUMMARY_FILE, write_shard
 from webtext.cli import main
 
 transformers = pytest.importorskip("transformers")
@@ -535,6 +536,7 @@ def test_encode_pair_moves_the_context_s_trailing_space_as_lm_evaluation_harness
 
 def test_cli_heldout_needs_no_vocab(hf_dir, tmp_path):
     write_shard(tmp_path / "webtext_val_000000.bin", np.arange(200))
+    write_manifest(tmp_path, SUMMARY_FILE, SHARD_GLOB)
     run = CliRunner(env={"WEBTEXT_VOCAB": None}).invoke(
         main, ["eval", "--hf-dir", str(hf_dir), "--task", "heldout", "--data", str(tmp_path), "--no-progress"]
     )

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from manifests import write_manifest
+from tiny_gpt2 import save_tiny_hf_gpt2
 
 from bpe.manifest import IncompleteOutputError, check_directory
 from webtext.cli import main
@@ -90,6 +91,31 @@ def test_a_killed_build_is_refused_by_tokenize_and_its_rerun_says_how_to_clean_u
         main, ["tokenize", "--shards", str(killed_build), "--out", str(tmp_path / "u"), "--allow-incomplete"]
     )
     assert anyway.exit_code == 0, anyway.output
+
+
+def test_a_killed_tokenize_is_refused_by_train_and_heldout_eval(killed_build, tmp_path):
+    """The shards a killed `tokenize` leaves are numbered from 000000 and look like a corpus; train and
+    eval --task heldout refuse them unless told --allow-incomplete."""
+    tokens = tmp_path / "tokens"
+    args = ["tokenize", "--shards", str(killed_build), "--allow-incomplete", "--out", str(tokens)]
+    left = killed_at_first("webtext_*.bin", tokens, *args, "--shard-tokens", "256", "--val-fraction", "0.5")
+    assert "tokenize.json" not in left and any(name.startswith("webtext_") for name in left)
+    runner = CliRunner()
+    train_flags = ["--n-layer", "1", "--n-head", "1", "--n-embd", "8", "--seq-len", "8", "--batch-size", "2"]
+    train_flags += ["--total-batch-tokens", "16", "--max-steps", "1", "--val-interval", "0"]
+    train = runner.invoke(main, ["train", "--data", str(tokens), "--out", str(tmp_path / "m"), *train_flags])
+    hf_dir = save_tiny_hf_gpt2(tmp_path / "hf", n_positions=32)
+    heldout = ["eval", "--hf-dir", str(hf_dir), "--task", "heldout", "--data", str(tokens), "--no-progress"]
+    evaluate = runner.invoke(main, heldout)
+    for refused in (train, evaluate):
+        assert refused.exit_code == 1 and "Traceback" not in refused.output, refused.output
+        message = refused.output.strip()
+        assert message.startswith(f"Error: {tokens}: not a complete set of token shards"), message
+        assert "no tokenize.json" in message and "--allow-incomplete" in message
+    assert not (tmp_path / "m" / "checkpoint.pt").exists()
+    if list(tokens.glob("webtext_val_*.bin")):  # the kill may come before any val shard
+        anyway = runner.invoke(main, [*heldout, "--allow-incomplete"])
+        assert anyway.exit_code == 0, anyway.output
 
 
 def test_a_build_that_fills_the_disk_fails_in_one_line_and_leaves_no_summary(tmp_path):

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from manifests import write_manifest
 
 import model.train
 from model.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from model.gpt import GPT
 from model.loader import TokenLoader, TokenLoaderError
 from model.parallel import Parallelized, _fsdp_no_sync, parallelize
-from model.tokens import write_shard
+from model.tokens import SHARD_GLOB, SUMMARY_FILE, write_shard
 from model.train import Runtime, TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +37,7 @@ def write_data(directory: Path) -> Path:
         noise = rng.random(tokens.size) < 0.05
         tokens[noise] = rng.integers(64, VOCAB, noise.sum())
         write_shard(directory / f"webtext_{name}.bin", tokens)
+    write_manifest(directory, SUMMARY_FILE, SHARD_GLOB)
     return directory
 
 

@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from manifests import write_manifest
 from test_train import REPO, config, logged, one_thread, write_data  # noqa: F401 (one_thread: autouse)
 
 from model.checkpoint import load_checkpoint
 from model.loader import TokenLoaderError
-from model.tokens import write_shard
+from model.tokens import SHARD_GLOB, SUMMARY_FILE, write_shard
 from model.train import train
 from webtext.cli import main
 
@@ -161,6 +162,7 @@ def test_token_ids_past_the_vocabulary_name_the_shard(tmp_path: Path, vocab_size
     tokens[1000] = largest
     write_shard(directory / "webtext_train_000001.bin", tokens)
     shard = directory / "webtext_train_000001.bin"
+    write_manifest(directory, SUMMARY_FILE, SHARD_GLOB)
     flags = ("--vocab-size", str(vocab_size), "--max-steps", "80")
     message = one_line_error(webtext_train(directory, tmp_path / "out", *flags), str(shard), str(largest))
     assert f"{vocab_size:,}" in message

@@ -7,7 +7,7 @@ import dataclasses
 import click
 
 from webtext.cli.models import file_error, load_gpt, model_vocab
-from webtext.cli.options import SettingsCommand, vocab_option
+from webtext.cli.options import SettingsCommand, allow_incomplete_option, vocab_option
 
 
 @click.command("eval", cls=SettingsCommand, config_class="model.evaluate:EvalConfig")
@@ -23,8 +23,11 @@ from webtext.cli.options import SettingsCommand, vocab_option
     type=click.Path(dir_okay=False),
     help="Also write the results here, with the model and the settings (a --config for the same run).",
 )
+@allow_incomplete_option
 @click.pass_context
-def eval_command(context: click.Context, checkpoint, hf_dir, vocab, progress, json_path, **values) -> None:
+def eval_command(
+    context: click.Context, checkpoint, hf_dir, vocab, progress, json_path, allow_incomplete, **values
+) -> None:
     """Zero-shot evaluation as in the GPT-2 paper, of a trained GPT or GPT-2's weights.
 
     Prints a table (task, protocol, metric, value, examples, tokens, seconds); --json writes the same rows
@@ -35,10 +38,11 @@ def eval_command(context: click.Context, checkpoint, hf_dir, vocab, progress, js
     import math
     import os
 
+    from bpe.manifest import IncompleteOutputError
     from bpe.registry import VocabMismatchError, check_same
     from model.checkpoint import check_writable
     from model.evaluate import run
-    from model.tokens import TokenShardError, read_vocab_record
+    from model.tokens import TokenShardError, check_complete, read_vocab_record
     from webtext.settings import as_json
 
     task, data = config.task, config.data
@@ -52,6 +56,8 @@ def eval_command(context: click.Context, checkpoint, hf_dir, vocab, progress, js
     if task == "heldout" and os.path.isdir(data):
         try:
             shards_vocab = read_vocab_record(data)
+            if not allow_incomplete:  # a killed `tokenize` leaves val shards that look complete
+                check_complete(data)
             if shards_vocab:  # held-out loss needs no vocabulary, only the one the model was trained with
                 record = (
                     trained_with
@@ -61,7 +67,7 @@ def eval_command(context: click.Context, checkpoint, hf_dir, vocab, progress, js
                 check_same(
                     record, shards_vocab, f"the token shards in {data}", "evaluate a model trained on them"
                 )
-        except (TokenShardError, VocabMismatchError) as error:
+        except (TokenShardError, VocabMismatchError, IncompleteOutputError) as error:
             raise click.ClickException(str(error)) from None
     try:
         chosen = config.task_options(model.config.block_size)

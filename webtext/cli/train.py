@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from webtext.cli.options import SettingsCommand
+from webtext.cli.options import SettingsCommand, allow_incomplete_option
 
 
 @click.command(
@@ -17,8 +17,11 @@ from webtext.cli.options import SettingsCommand
     "--data", type=click.Path(exists=True, file_okay=False), help="A `tokenize` output directory (required)."
 )
 @click.option("--out", type=click.Path(file_okay=False), help="For checkpoint.pt and the logs (required).")
+@allow_incomplete_option
 @click.pass_context
-def train_command(context: click.Context, data: str | None, out: str | None, **values) -> None:
+def train_command(
+    context: click.Context, data: str | None, out: str | None, allow_incomplete: bool, **values
+) -> None:
     """Pretrain GPT-2 on DATA/webtext_train_*.bin (val: webtext_val_*.bin when there are any).
 
     One process, or one per GPU: torchrun --nproc_per_node 8 -m webtext.cli train ... [--fsdp]. Writes
@@ -27,16 +30,19 @@ def train_command(context: click.Context, data: str | None, out: str | None, **v
     import glob
     import os
 
+    from bpe.manifest import IncompleteOutputError
     from model.checkpoint import CheckpointError
     from model.loader import TokenLoaderError
-    from model.tokens import SUMMARY_FILE, TokenShardError, read_vocab_record
+    from model.tokens import SUMMARY_FILE, TokenShardError, check_complete, read_vocab_record
     from model.train import TrainConfig, train
     from webtext.cli.models import file_error
 
     master = int(os.environ.get("RANK", 0)) == 0
     try:
         vocab = read_vocab_record(data) if data else None
-    except TokenShardError as error:
+        if data and not allow_incomplete:  # a killed `tokenize` leaves shards that look like a corpus
+            check_complete(data)
+    except (TokenShardError, IncompleteOutputError) as error:
         raise click.ClickException(str(error)) from None
     if not (data and out or values["print_config"]):
         raise click.UsageError("missing --data or --out")
