@@ -37,30 +37,10 @@ def next_token_table(model: GPT, enc, prompt: str, k: int = 10) -> list[tuple[st
     return [(enc.decode([i]), p) for i, p in zip(top.indices.tolist(), top.values.tolist())]
 
 
-def sample_ids(
-    model: GPT,
-    context: Sequence[int],
-    max_tokens: int,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    generator: torch.Generator | None = None,
-    stop: int | None = None,
-) -> list[int]:
-    """Up to max_tokens sampled ids after context, ending early after the first `stop` id (not returned)."""
-    return list(
-        iter_sample_ids(
-            model,
-            context,
-            max_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            generator=generator,
-            stop=stop,
-        )
-    )
+def sample_ids(model: GPT, context: Sequence[int], max_tokens: int, **knobs) -> list[int]:
+    """Up to max_tokens sampled ids after context, ending early after the first `stop` id (not returned);
+    knobs: `iter_sample_ids`'s (temperature, top_k, top_p, generator, stop)."""
+    return list(iter_sample_ids(model, context, max_tokens, **knobs))
 
 
 def iter_sample_ids(
@@ -74,7 +54,7 @@ def iter_sample_ids(
     generator: torch.Generator | None = None,
     stop: int | None = None,
 ) -> Iterator[int]:
-    """`sample_ids` one id at a time, as each is drawn.
+    """Sampled ids after context one at a time, as each is drawn, ending before the first `stop` id.
 
     One token per `GPT.generate` call, so that stopping is free; the generator is drawn from exactly as a
     single long call would draw from it.
