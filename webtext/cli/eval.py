@@ -51,13 +51,16 @@ def eval_command(
             check_writable(os.path.dirname(os.path.abspath(json_path)))
         except OSError as error:
             raise file_error(error) from None
+    if task == "heldout" and os.path.isdir(data) and not allow_incomplete:
+        try:  # before the model loads: a killed `tokenize` leaves val shards that look complete
+            check_complete(data)
+        except (TokenShardError, IncompleteOutputError) as error:
+            raise click.ClickException(str(error)) from None
     model, trained_with = load_gpt(checkpoint, hf_dir, config.device)
     encoding, record = (None, None) if task == "heldout" else model_vocab(model, trained_with, hf_dir, vocab)
     if task == "heldout" and os.path.isdir(data):
         try:
             shards_vocab = read_vocab_record(data)
-            if not allow_incomplete:  # a killed `tokenize` leaves val shards that look complete
-                check_complete(data)
             if shards_vocab:  # held-out loss needs no vocabulary, only the one the model was trained with
                 record = (
                     trained_with
@@ -67,7 +70,7 @@ def eval_command(
                 check_same(
                     record, shards_vocab, f"the token shards in {data}", "evaluate a model trained on them"
                 )
-        except (TokenShardError, VocabMismatchError, IncompleteOutputError) as error:
+        except (TokenShardError, VocabMismatchError) as error:
             raise click.ClickException(str(error)) from None
     try:
         chosen = config.task_options(model.config.block_size)
