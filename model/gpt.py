@@ -8,6 +8,7 @@ its `transformer.` prefix, which keeps the weight conversion in `model/hf.py` a 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -63,14 +64,21 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, past: LayerCache | None = None) -> torch.Tensor:
+        """Attention of x's positions over themselves, or with `past` over the cached positions before them too
+        (x's keys and values are written into it)."""
         batch, time, channels = x.shape
         q, k, v = (
             t.view(batch, time, self.n_head, channels // self.n_head).transpose(1, 2)
             for t in self.c_attn(x).split(channels, dim=2)
         )
+        mask = None
+        if past is not None:
+            k, v, mask = past.extend(k, v)
         dropout_p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=mask is None
+        )
         y = y.transpose(1, 2).contiguous().view(batch, time, channels)
         return self.resid_dropout(self.c_proj(y))
 
@@ -94,9 +102,72 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x: torch.Tensor, past: LayerCache | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), past)
         return x + self.mlp(self.ln_2(x))
+
+
+class LayerCache:
+    """One layer's view of a KVCache: its key and value buffers [B, n_head, block_size, head_dim] and the
+    number of positions already in them."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int) -> None:
+        self.keys, self.values, self.length = keys, values, length
+
+    def extend(
+        self, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """All keys and values up to and including k's and v's (written after the cached ones), and the
+        attention mask for their queries: None where SDPA's is_causal is right (no past: the queries cover
+        every key), all-true for a single query (it sees every key), else query t at position length + t
+        sees keys 0..length + t (is_causal would align the queries to the first keys instead)."""
+        start, time = self.length, k.shape[2]
+        end = start + time
+        self.keys[:, :, start:end] = k
+        self.values[:, :, start:end] = v
+        keys, values = self.keys[:, :, :end], self.values[:, :, :end]
+        if start == 0:
+            return keys, values, None
+        if time == 1:
+            return keys, values, torch.ones(1, end, dtype=torch.bool, device=k.device)
+        positions = torch.arange(end, device=k.device)
+        return keys, values, positions[None, :] <= positions[start:, None]
+
+
+class KVCache:
+    """The keys and values every layer computed for the tokens processed so far, for a batch: decoding a
+    token then costs one position's forward instead of the whole context's.
+
+    Buffers for block_size positions are allocated once (no torch.cat per token); `len` is the number of
+    positions filled. Made by `GPT.new_cache`, filled by `GPT.forward_cached`.
+    """
+
+    def __init__(self, config: GPTConfig, batch_size: int, device: torch.device, dtype: torch.dtype) -> None:
+        head_dim = config.n_embd // config.n_head
+        shape = (config.n_layer, batch_size, config.n_head, config.block_size, head_dim)
+        self.keys = torch.empty(shape, device=device, dtype=dtype)
+        self.values = torch.empty(shape, device=device, dtype=dtype)
+        self.length = 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    @property
+    def batch_size(self) -> int:
+        return self.keys.shape[1]
+
+    @property
+    def capacity(self) -> int:
+        return self.keys.shape[3]
+
+    def crop(self, length: int) -> None:
+        """Keeps the first `length` positions: a prompt sharing them with the cached one goes on from there."""
+        if not 0 <= length <= self.length:
+            raise ValueError(f"cannot crop a cache of {self.length} tokens to {length}")
+        self.length = length
+
+    def layer(self, index: int) -> LayerCache:
+        return LayerCache(self.keys[index], self.values[index], self.length)
 
 
 class GPT(nn.Module):
@@ -211,6 +282,34 @@ class GPT(nn.Module):
         fused = device_type == "cuda"
         return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused, foreach=not fused)
 
+    def new_cache(self, batch_size: int = 1) -> KVCache:
+        """An empty KVCache for `forward_cached`, on the model's device and in its dtype."""
+        weight = self.wte.weight
+        return KVCache(self.config, batch_size, weight.device, weight.dtype)
+
+    @torch.no_grad()
+    def forward_cached(self, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Logits over vocab_size [B, T, vocab_size] for idx [B, T], the tokens that follow those in cache:
+        only they are run (at positions len(cache)...), and their keys and values join the cache."""
+        return self.logits(self._hidden_cached(idx, cache))
+
+    def _hidden_cached(self, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        batch, time = idx.shape
+        start = len(cache)
+        if start + time > cache.capacity:
+            raise ValueError(
+                f"{time} new tokens after {start} cached ones exceed block_size {cache.capacity}; "
+                "crop the cache or start a new one"
+            )
+        if batch != cache.batch_size:
+            raise ValueError(f"a batch of {batch} sequences for a cache of {cache.batch_size}")
+        pos = torch.arange(start, start + time, device=idx.device)
+        x = self.drop(self.wte(idx) + self.wpe(pos))
+        for index, block in enumerate(self.h):
+            x = block(x, cache.layer(index))
+        cache.length = start + time
+        return self.ln_f(x)
+
     @torch.no_grad()
     def generate(
         self,
@@ -221,20 +320,55 @@ class GPT(nn.Module):
         top_p: float | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """idx extended by max_new_tokens sampled tokens; the context is cropped to the last block_size."""
+        """idx extended by max_new_tokens sampled tokens, decoded with a KVCache (see `iter_generate`)."""
+        tokens = self.iter_generate(idx, temperature, top_k, top_p, generator)
+        return torch.cat([idx, *(next(tokens) for _ in range(max_new_tokens))], dim=1)
+
+    @torch.no_grad()
+    def iter_generate(
+        self,
+        idx: torch.Tensor,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """The sampled next tokens [B, 1] after idx [B, T], one per `next`, without end.
+
+        Each token is conditioned on the tokens in the cache, which grows by one a step. When the next
+        forward would pass block_size, the window slides: the last block_size // 2 tokens are run again
+        into an empty cache, so a token costs O(1) positions' forwards amortized. Up to block_size + 1
+        tokens in all (prompt and sampled), this conditions on exactly what cropping the context to the last
+        block_size every step would; past it, on a shorter window (between block_size // 2 and block_size
+        tokens) where the crop would keep block_size. A prompt longer than block_size starts from its last
+        block_size tokens.
+        """
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature} (use top_k=1 for greedy)")
-        for _ in range(max_new_tokens):
-            logits, _ = self(idx[:, -self.config.block_size :])
-            logits = logits[:, -1, :] / temperature
-            if top_k is not None:
-                kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, [-1]]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            if top_p is not None:
-                logits = _nucleus(logits, top_p)
-            probs = F.softmax(logits, dim=-1)
-            idx = torch.cat([idx, torch.multinomial(probs, 1, generator=generator)], dim=1)
-        return idx
+        block_size = self.config.block_size
+        keep = max(1, block_size // 2)
+        cache = self.new_cache(idx.shape[0])
+        window = pending = idx[:, -block_size:]  # the tokens conditioned on; those of them not in the cache
+        while True:
+            logits = self.logits(self._hidden_cached(pending, cache)[:, -1]) / temperature
+            pending = _sample(logits, top_k, top_p, generator)
+            yield pending
+            window = torch.cat([window, pending], dim=1)
+            if window.shape[1] > block_size:
+                window = pending = window[:, -keep:]
+                cache.crop(0)
+
+
+def _sample(
+    logits: torch.Tensor, top_k: int | None, top_p: float | None, generator: torch.Generator | None
+) -> torch.Tensor:
+    """One token [B, 1] drawn from softmax(logits [B, vocab]) after the top_k and top_p cuts."""
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, [-1]]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None:
+        logits = _nucleus(logits, top_p)
+    return torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)
 
 
 def _nucleus(logits: torch.Tensor, top_p: float) -> torch.Tensor:

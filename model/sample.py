@@ -56,13 +56,13 @@ def iter_sample_ids(
 ) -> Iterator[int]:
     """Sampled ids after context one at a time, as each is drawn, ending before the first `stop` id.
 
-    One token per `GPT.generate` call, so that stopping is free; the generator is drawn from exactly as a
-    single long call would draw from it.
+    One `GPT.iter_generate` stream, so one KVCache for all the tokens and stopping is free; the generator
+    is drawn from exactly as `GPT.generate` would draw from it.
     """
     idx = torch.tensor([list(context)], device=model.wte.weight.device)
+    tokens = model.iter_generate(idx, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
     for _ in range(max_tokens):
-        idx = model.generate(idx, 1, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
-        token = idx[0, -1].item()
+        token = next(tokens).item()
         if token == stop:
             return
         yield token
