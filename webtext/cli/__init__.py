@@ -11,6 +11,7 @@ import click
 from webtext.cli.bpe import bpe_group
 from webtext.cli.build import build
 from webtext.cli.eval import eval_command
+from webtext.cli.explore import explore
 from webtext.cli.generate import generate
 from webtext.cli.tokenize import tokenize
 from webtext.cli.train import train_command
@@ -22,5 +23,5 @@ def main() -> None:
     """Rebuild GPT-2's recipe: WebText on Apache Beam, byte-level BPE, and GPT-2 in PyTorch."""
 
 
-for command in (bpe_group, build, tokenize, train_command, generate, eval_command):
+for command in (bpe_group, build, tokenize, train_command, generate, eval_command, explore):
     main.add_command(command)
