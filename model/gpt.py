@@ -75,10 +75,10 @@ class CausalSelfAttention(nn.Module):
         mask = None
         if past is not None:
             k, v, mask = past.extend(k, v)
+        # SDPA's is_causal aligns the queries to the first keys: right only when they cover every key.
+        is_causal = mask is None and time == k.shape[2]
         dropout_p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=mask is None
-        )
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal)
         y = y.transpose(1, 2).contiguous().view(batch, time, channels)
         return self.resid_dropout(self.c_proj(y))
 
@@ -118,18 +118,15 @@ class LayerCache:
         self, k: torch.Tensor, v: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """All keys and values up to and including k's and v's (written after the cached ones), and the
-        attention mask for their queries: None where SDPA's is_causal is right (no past: the queries cover
-        every key), all-true for a single query (it sees every key), else query t at position length + t
-        sees keys 0..length + t (is_causal would align the queries to the first keys instead)."""
+        causal mask for their queries where one is needed: None with no past (is_causal does) or for a single
+        query (it sees every key); else query t, at position length + t, sees keys 0..length + t."""
         start, time = self.length, k.shape[2]
         end = start + time
         self.keys[:, :, start:end] = k
         self.values[:, :, start:end] = v
         keys, values = self.keys[:, :, :end], self.values[:, :, :end]
-        if start == 0:
+        if start == 0 or time == 1:
             return keys, values, None
-        if time == 1:
-            return keys, values, torch.ones(1, end, dtype=torch.bool, device=k.device)
         positions = torch.arange(end, device=k.device)
         return keys, values, positions[None, :] <= positions[start:, None]
 
@@ -324,7 +321,6 @@ class GPT(nn.Module):
         tokens = self.iter_generate(idx, temperature, top_k, top_p, generator)
         return torch.cat([idx, *(next(tokens) for _ in range(max_new_tokens))], dim=1)
 
-    @torch.no_grad()
     def iter_generate(
         self,
         idx: torch.Tensor,
@@ -345,6 +341,17 @@ class GPT(nn.Module):
         """
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature} (use top_k=1 for greedy)")
+        return self._decode(idx, temperature, top_k, top_p, generator)
+
+    @torch.no_grad()
+    def _decode(
+        self,
+        idx: torch.Tensor,
+        temperature: float,
+        top_k: int | None,
+        top_p: float | None,
+        generator: torch.Generator | None,
+    ) -> Iterator[torch.Tensor]:
         block_size = self.config.block_size
         keep = max(1, block_size // 2)
         cache = self.new_cache(idx.shape[0])

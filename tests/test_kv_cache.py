@@ -157,3 +157,10 @@ def test_greedy_generate_equals_transformers(tmp_path):
             pad_token_id=0,
         )
     assert torch.equal(ours.generate(prompt, 40, top_k=1), expected)
+
+
+def test_a_bad_temperature_is_refused_before_the_first_token(model):
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        model.iter_generate(ids(3), temperature=0)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        model.generate(ids(3), 0, temperature=-1.0)
