@@ -7,8 +7,8 @@ import click
 from webtext.cli.models import load_gpt, model_vocab
 from webtext.cli.options import vocab_option
 
-# Past the block size the context slides and every token costs a full window: a sample of many blocks is
-# more often a typo (--max-tokens 1000000) than a wish.
+# Past the block size the context slides (GPT.iter_generate): a sample of many blocks is more often a typo
+# (--max-tokens 1000000) than a wish.
 TOKEN_CAP_BLOCKS = 4
 
 
@@ -29,7 +29,7 @@ TOKEN_CAP_BLOCKS = 4
 @click.option(
     "--no-token-cap",
     is_flag=True,
-    help="Allow a longer --max-tokens (past the block size each token costs a full-window forward pass).",
+    help="Allow a longer --max-tokens (past the block size each token sees only the last half to full block).",
 )
 @click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
 @click.option(
