@@ -331,13 +331,11 @@ class GPT(nn.Module):
     ) -> Iterator[torch.Tensor]:
         """The sampled next tokens [B, 1] after idx [B, T], one per `next`, without end.
 
-        Each token is conditioned on the tokens in the cache, which grows by one a step. When the next
-        forward would pass block_size, the window slides: the last block_size // 2 tokens are run again
-        into an empty cache, so a token costs O(1) positions' forwards amortized. Up to block_size + 1
-        tokens in all (prompt and sampled), this conditions on exactly what cropping the context to the last
-        block_size every step would; past it, on a shorter window (between block_size // 2 and block_size
-        tokens) where the crop would keep block_size. A prompt longer than block_size starts from its last
-        block_size tokens.
+        Each token is conditioned on the last block_size tokens (prompt and sampled), as cropping the context
+        every step would, and decoded with a KVCache: up to block_size tokens a step runs one position. Past
+        it the window slides by one token a step, and since positions are learned absolute embeddings every
+        cached key changes when it moves: the window is run again whole, a cache-less step's cost. A prompt
+        longer than block_size starts from its last block_size tokens.
         """
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature} (use top_k=1 for greedy)")
@@ -353,29 +351,34 @@ class GPT(nn.Module):
         generator: torch.Generator | None,
     ) -> Iterator[torch.Tensor]:
         block_size = self.config.block_size
-        keep = max(1, block_size // 2)
         cache = self.new_cache(idx.shape[0])
         window = pending = idx[:, -block_size:]  # the tokens conditioned on; those of them not in the cache
         while True:
             logits = self.logits(self._hidden_cached(pending, cache)[:, -1]) / temperature
             pending = _sample(logits, top_k, top_p, generator)
             yield pending
-            window = torch.cat([window, pending], dim=1)
-            if window.shape[1] > block_size:
-                window = pending = window[:, -keep:]
+            window = torch.cat([window, pending], dim=1)[:, -block_size:]
+            if len(cache) == block_size:  # the window moves: all of it runs again
                 cache.crop(0)
+                pending = window
 
 
 def _sample(
     logits: torch.Tensor, top_k: int | None, top_p: float | None, generator: torch.Generator | None
 ) -> torch.Tensor:
     """One token [B, 1] drawn from softmax(logits [B, vocab]) after the top_k and top_p cuts."""
+    return torch.multinomial(F.softmax(cut_logits(logits, top_k, top_p), dim=-1), 1, generator=generator)
+
+
+def cut_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
+    """logits [..., vocab] with the tokens outside the top_k, then outside the nucleus top_p, masked to -inf
+    (None: no cut); what sampling draws from, and what the explorer lists."""
     if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, [-1]]
+        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[..., [-1]]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p is not None:
         logits = _nucleus(logits, top_p)
-    return torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)
+    return logits
 
 
 def _nucleus(logits: torch.Tensor, top_p: float) -> torch.Tensor:

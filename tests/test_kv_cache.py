@@ -84,40 +84,41 @@ def test_overfilling_the_cache_is_a_value_error(model):
 
 
 def test_generate_slides_past_block_size_and_matches_the_uncached_window(model, monkeypatch):
-    """Every step's logits equal the uncached forward over the window the cache holds: the whole context
-    up to block_size, then (from 17 tokens on) the last block_size // 2 = 8 tokens, growing again to 16, and so on."""
-    seen = []
-    logits_of = GPT.logits
+    """Every step's logits equal the uncached forward over the last block_size tokens: the cache serves
+    the steps up to block_size, then each step runs the moved window whole."""
+    seen, rows = [], []
+    logits_of, hidden_of = GPT.logits, GPT._hidden_cached
 
-    def spy(self, hidden):
+    def spy_logits(self, hidden):
         out = logits_of(self, hidden)
         seen.append(out)
         return out
 
-    monkeypatch.setattr(GPT, "logits", spy)
+    def spy_hidden(self, idx, cache):
+        rows.append(idx.shape[1])
+        return hidden_of(self, idx, cache)
+
+    monkeypatch.setattr(GPT, "logits", spy_logits)
+    monkeypatch.setattr(GPT, "_hidden_cached", spy_hidden)
     prompt = ids(10)
     out = model.generate(prompt, 30, generator=torch.Generator().manual_seed(3))
     monkeypatch.undo()
     assert out.shape == (1, 40) and torch.equal(out[:, :10], prompt)
-    windows, start = [], 0
-    for end in range(10, 40):  # the step that samples token `end` conditions on out[:, start:end]
-        if end - start > 16:
-            start = end - 8
-        windows.append((start, end))
-    assert (
-        windows[6] == (0, 16) and windows[7] == (9, 17) and windows[15] == (9, 25) and windows[16] == (18, 26)
-    )
-    assert len(seen) == len(windows)
-    for (start, end), logits in zip(windows, seen, strict=True):
-        assert torch.allclose(logits, uncached(model, out[:, start:end])[:, -1], rtol=0, atol=ATOL)
+    # The prompt, then one token a step up to 16, then the whole window of 16 each step.
+    assert rows == [10, 1, 1, 1, 1, 1, 1] + [16] * 23
+    assert len(seen) == 30
+    for end, logits in zip(range(10, 40), seen, strict=True):  # the step that samples token `end`
+        assert torch.allclose(
+            logits, uncached(model, out[:, max(0, end - 16) : end])[:, -1], rtol=0, atol=ATOL
+        )
 
 
 @pytest.mark.parametrize("knobs", [{}, {"top_k": 5}, {"top_p": 0.8, "temperature": 0.7}])
-def test_generate_draws_as_the_uncached_loop_within_block_size(model, knobs):
+def test_generate_draws_as_the_uncached_loop(model, knobs):
     prompt = ids(4, batch=3)
-    # 4 + 13 = block_size + 1 tokens: every step conditions on the whole context, as the old loop did.
-    new = model.generate(prompt, 13, generator=torch.Generator().manual_seed(5), **knobs)
-    old = old_generate(model, prompt, 13, generator=torch.Generator().manual_seed(5), **knobs)
+    # 4 + 30 tokens: within block_size and past it, each draw as the loop that cropped every step.
+    new = model.generate(prompt, 30, generator=torch.Generator().manual_seed(5), **knobs)
+    old = old_generate(model, prompt, 30, generator=torch.Generator().manual_seed(5), **knobs)
     assert torch.equal(new, old)
 
 

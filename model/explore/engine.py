@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from bpe import ENDOFTEXT
-from model.gpt import GPT, _nucleus
+from model.gpt import GPT, cut_logits
 from model.sample import iter_sample_ids
 
 MAX_TEXT_CHARS = 100_000  # a request's text; what is left past block_size tokens is cut from the left
@@ -62,7 +62,9 @@ class Explorer:
         with self._lock:
             logits = self._last_logits(ids)
         raw = F.softmax(logits.float(), dim=-1)
-        knobbed = F.softmax(filter_logits(logits / temperature, top_k, top_p).float(), dim=-1)
+        knobbed = F.softmax(
+            cut_logits(logits / temperature, top_k or None, top_p if top_p < 1 else None).float(), dim=-1
+        )
         top = torch.topk(knobbed, min(k, knobbed.numel()))
         options = [
             {"id": i, "token": self._token(i), "p": p, "p_model": raw[i].item()}
@@ -184,13 +186,3 @@ class Explorer:
 
     def _device(self) -> torch.device:
         return self.model.wte.weight.device
-
-
-def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
-    """logits with the tokens top_k and top_p cut masked out, as `GPT.generate` cuts them (0 and 1: off)."""
-    if top_k:
-        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[..., [-1]]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p < 1:
-        logits = _nucleus(logits[None], top_p)[0]
-    return logits

@@ -7,8 +7,8 @@ import click
 from webtext.cli.models import load_gpt, model_vocab
 from webtext.cli.options import vocab_option
 
-# Past the block size the context slides (GPT.iter_generate): a sample of many blocks is more often a typo
-# (--max-tokens 1000000) than a wish.
+# Past the block size every token runs the whole sliding window again (GPT.iter_generate): a sample of many
+# blocks is slow and more often a typo (--max-tokens 1000000) than a wish.
 TOKEN_CAP_BLOCKS = 4
 
 
