@@ -105,6 +105,11 @@ def load_model_and_vocab(
     return model.to(device).eval(), checkpoint["train_config"].get("vocab")
 
 
+def checkpoint_step(path: str | os.PathLike) -> int:
+    """The training steps a checkpoint holds, read through a memory map (the weights are not loaded)."""
+    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"])
+
+
 def rng_state() -> dict:
     """Every generator a training step may draw from, as tensors and plain values."""
     kind, keys, position, has_gauss, gauss = np.random.get_state()

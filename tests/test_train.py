@@ -16,7 +16,7 @@ import torch
 from manifests import write_manifest
 
 import model.train
-from model.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from model.checkpoint import CheckpointError, checkpoint_step, load_checkpoint, load_model, save_checkpoint
 from model.gpt import GPT
 from model.loader import TokenLoader, TokenLoaderError
 from model.parallel import Parallelized, _fsdp_no_sync, parallelize
@@ -88,6 +88,7 @@ def test_tiny_model_learns(data: Path, tmp_path: Path) -> None:
     assert rows[-1]["val_loss"] < 2.0
     assert (tmp_path / "out" / "log.csv").read_text().startswith("step,loss,val_loss,lr,grad_norm")
     model = load_model(tmp_path / "out" / "checkpoint.pt")
+    assert checkpoint_step(tmp_path / "out" / "checkpoint.pt") == 40  # what `explore` shows
     assert model.lm_head.weight is model.wte.weight and not model.training
     prompt = torch.arange(10, 26).unsqueeze(0)
     assert model.generate(prompt, 4, top_k=1)[0, 16:].tolist() == [26, 27, 28, 29]

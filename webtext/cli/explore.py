@@ -30,6 +30,10 @@ def explore(checkpoint, hf_dir, vocab, host, port, device) -> None:
     shape = (config.n_layer, config.n_head, config.n_embd)
     preset = next((name for name, preset_shape in PRESETS.items() if preset_shape == shape), None)
     description = {"source": checkpoint or hf_dir, "preset": preset, "vocabulary": record["source"]}
+    if checkpoint:
+        from model.checkpoint import checkpoint_step
+
+        description["step"] = checkpoint_step(checkpoint)
     explorer = Explorer(model, encoding, description)
     if host not in LOOPBACK:
         click.echo(
