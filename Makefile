@@ -13,7 +13,7 @@ $(BIN)/python:
 	# pip 23 skips trafilatura's lxml_html_clean; upgrade first.
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed-%: pyproject.toml constraints.txt | $(BIN)/python
+$(VENV)/.installed-%: pyproject.toml constraints.txt setup.py bpe/_merge.c | $(BIN)/python
 	$(PIP_INSTALL) -e '.[$*]'
 	touch $@
 

@@ -245,11 +245,17 @@ def main() -> None:
     from tiktoken_ext.openai_public import r50k_pat_str
 
     import bpe
+    import bpe.encoding
     from bpe.registry import encoding_dir
 
     docs = build_corpus(args.mb)
     megabytes = sum(len(d.encode("utf-8")) for d in docs) / 1e6
     print(f"corpus: {len(docs)} documents, {megabytes:.1f} MB (prose, code, other languages)")
+    native = bpe.encoding._NativeMerger is not None
+    print(
+        "merges: "
+        + ("C (bpe/_merge.c)" if native else "pure Python (no bpe._merge, or WEBTEXT_PURE_PYTHON_BPE)")
+    )
 
     vocab = Path(args.vocab) if args.vocab else encoding_dir("gpt2")
     ranks = data_gym_to_mergeable_bpe_ranks(str(vocab / "vocab.bpe"), str(vocab / "encoder.json"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import string
 
@@ -9,7 +10,29 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import bpe
+import bpe.encoding
 from bpe.encoding import _BATCH_IN_PROCESS_CHARS
+
+
+@pytest.fixture(scope="module", params=["c-extension", "pure-python"])
+def gpt2(request, gpt2_dir) -> bpe.Encoding:
+    """Every test here runs on both merge paths: the C extension and the pure-Python fallback."""
+    if request.param == "pure-python":
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(bpe.encoding, "_NativeMerger", None)
+            encoding = bpe.load(gpt2_dir)
+        assert encoding._bpe == encoding._bpe_python
+        return encoding
+    if bpe.encoding._NativeMerger is None:
+        reason = "bpe._merge is not built (no C compiler when the package was installed)"
+        if os.environ.get("CI"):  # CI's machine has gcc: a missing extension is a broken build there
+            pytest.fail(reason)
+        pytest.skip(reason)
+    encoding = bpe.load(gpt2_dir)
+    assert isinstance(encoding._bpe.__self__, bpe.encoding._NativeMerger)
+    return encoding
+
 
 PROSE = """\
 It was the best of times, it was the worst of times. We've all heard that; they'd say it's true,
@@ -196,8 +219,6 @@ def test_encode_batch_in_worker_processes_equals_single_encode(gpt2):
 
 
 def test_encode_batch_brings_the_workers_cache_entries_home(gpt2_dir):
-    import bpe
-
     fresh = bpe.load(gpt2_dir)
     texts = [f"document {i}: " + " ".join(f"w{i}x{j}" for j in range(2000)) for i in range(80)]
     fresh.encode_ordinary_batch(texts, num_workers=2)
@@ -218,6 +239,7 @@ def test_hypothesis_long_repetitive_pieces_match_tiktoken(gpt2, tiktoken_gpt2, c
     piece = "".join(chunks) * repeats + tail
     ids = list(map(gpt2._byte_ids.__getitem__, piece.encode()))
     expected = tiktoken_gpt2._encode_single_piece(piece)
+    assert list(gpt2._bpe(piece.encode())) == expected
     assert list(gpt2._bpe_long(ids)) == expected
     assert list(gpt2._bpe_heap(list(ids))) == expected
 
@@ -225,6 +247,7 @@ def test_hypothesis_long_repetitive_pieces_match_tiktoken(gpt2, tiktoken_gpt2, c
 @pytest.mark.parametrize("alphabet", [string.ascii_lowercase, string.digits + "-=", "aé中 "])
 def test_pieces_on_both_sides_of_the_heap_thresholds_match_tiktoken(gpt2, tiktoken_gpt2, alphabet):
     rng = random.Random(5)
-    for length in (*range(40, 60), *range(250, 262)):
+    # The pure-Python path switches at 48 and 256 bytes, the C one at 96 and (the GIL) 4096.
+    for length in (*range(40, 60), *range(90, 100), *range(250, 262), *range(4090, 4100)):
         piece = "".join(rng.choices(alphabet, k=length)).encode()
         assert list(gpt2._bpe(piece)) == tiktoken_gpt2._encode_single_piece(piece)

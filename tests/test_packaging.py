@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import bpe.encoding
 from bpe.registry import PACKAGED
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +25,7 @@ GPT2_DATA = [
 
 def _source_tree(target: Path) -> Path:
     """The files a build reads, copied, so that building leaves nothing in the repository."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "*.so")
     target.mkdir()
     for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(REPO / name, target / name)
@@ -34,12 +35,12 @@ def _source_tree(target: Path) -> Path:
 
 
 def _package_files() -> list[str]:
-    """Every file of the packages, relative to the repository: what an installed copy must hold."""
+    """Every source file of the packages, relative to the repository (not the extension it builds)."""
     return sorted(
         path.relative_to(REPO).as_posix()
         for package in PACKAGES
         for path in (REPO / package).rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".so"
     )
 
 
@@ -111,7 +112,15 @@ def test_the_wheel_runs_from_a_fresh_venv_with_its_package_data(installed, tmp_p
     )
     assert all(str(site) in path for path in where.stdout.split()), where.stdout  # not the repository's
     for name in _package_files():
-        assert (site / name).is_file(), f"the wheel lacks {name}"
+        if not name.endswith(".c"):  # C sources are compiled into the wheel, not shipped in it
+            assert (site / name).is_file(), f"the wheel lacks {name}"
+    if bpe.encoding._NativeMerger is not None:  # built here, so the wheel's build must have it too
+        native = _run(
+            [venv / "bin" / "python", "-c", "import bpe.encoding as e; print(e._NativeMerger.__module__)"],
+            cwd=tmp_path,
+            env=env,
+        )
+        assert native.stdout.strip() == "bpe._merge" and list(site.glob("bpe/_merge*.so"))
 
     (tmp_path / "samples").mkdir()
     shutil.copytree(REPO / "samples" / "build", tmp_path / "samples" / "build")

@@ -270,9 +270,13 @@ def test_pickle(gpt2):
 
 def test_encode_from_many_threads_leaves_the_collector_alone(gpt2, gpt2_dir):
     # A cold encoding, so every thread runs BPE; the collector must stay on throughout (it was switched
-    # off during each call, and concurrent calls could leave it off for good).
+    # off during each call, and concurrent calls could leave it off for good), and the ids stay right.
     fresh = bpe.load(gpt2_dir)
-    texts = [f"thread {i}: " + " ".join(f"w{i}x{j}" for j in range(300)) + "\ud800" for i in range(16)]
+    # Pieces past 4096 bytes merge in C with the GIL released, while other threads run.
+    texts = [
+        f"thread {i}: " + " ".join(f"w{i}x{j}" for j in range(300)) + "\ud800 " + f"{i}ab" * 2000
+        for i in range(16)
+    ]
     expected = [gpt2.encode_ordinary(t) for t in texts]
     results: dict[int, list[int]] = {}
     states = []
